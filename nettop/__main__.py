@@ -1,0 +1,3 @@
+from nettop.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,220 @@
+"""Command line: the live dashboard (default), `record`, `doctor`.
+
+Every failure a user can cause or fix ends in one line on stderr and a non-zero exit:
+1 for a problem with the machine, 2 for bad usage (argparse's convention).
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+import time
+from contextlib import contextmanager
+from typing import Iterator, Sequence
+
+from nettop import __version__, kernel
+from nettop.errors import NettopError, ProbeUnavailable
+from nettop.probes.base import Probe, ProbeState
+from nettop.probes.registry import ProbeOptions, build_probes
+from nettop.recording import write_frame
+from nettop.sampler import LiveSource
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds: {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-i", "--interval", type=positive_float, default=1.0, help="seconds per interval (default 1)")
+    common.add_argument(
+        "--max-sockets", type=positive_int, default=16384, help="kernel map bound for active sockets per interval"
+    )
+    common.add_argument(
+        "--source",
+        choices=("tracepoint", "kprobe"),
+        help="force every probe onto one event source (to test fallbacks)",
+    )
+
+    parser = argparse.ArgumentParser(
+        prog="nettop",
+        description="A top-style live network dashboard for Linux, built on BPF.",
+        parents=[common],
+    )
+    parser.add_argument("--version", action="version", version=f"nettop {__version__}")
+    parser.add_argument("--record", metavar="FILE", help="also record every interval to FILE (JSON lines)")
+    parser.add_argument("--ebpf", action="store_true", help="print the BPF programs and exit")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    record = commands.add_parser("record", parents=[common], help="record intervals as JSON lines, no UI")
+    record.add_argument("--duration", type=positive_float, required=True, help="seconds to record")
+    record.add_argument("--output", "-o", required=True, help="file to write, or - for stdout")
+
+    commands.add_parser("doctor", parents=[common], help="say which panes can run here, and why not")
+    return parser
+
+
+def probe_options(args: argparse.Namespace) -> ProbeOptions:
+    return ProbeOptions(max_sockets=args.max_sockets, force_source=args.source)
+
+
+def require_tracing() -> None:
+    problem = kernel.privilege_problem()
+    if problem:
+        raise NettopError(problem)
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[threading.Event]:
+    """SIGINT and SIGTERM set an event instead of raising mid-cleanup."""
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def machine_problem() -> str | None:
+    return kernel.bcc_problem() or kernel.headers_problem() or kernel.tracefs_problem()
+
+
+def cmd_record(args: argparse.Namespace) -> int:
+    require_tracing()
+    problem = machine_problem()
+    if problem:
+        raise NettopError(problem)
+    source = LiveSource(build_probes(probe_options(args)))
+    output = sys.stdout if args.output == "-" else open_output(args.output)
+    with stop_on_signals() as stop:
+        try:
+            source.start()
+            source.wait_attached()
+            statuses = source.probe_statuses()
+            for probe, status in statuses.items():
+                if status.state is ProbeState.UNAVAILABLE:
+                    print(f"nettop: {probe.name} unavailable: {status.reason}", file=sys.stderr)
+            if not any(s.state is ProbeState.LIVE for s in statuses.values()):
+                raise NettopError("no probe could attach; run `nettop doctor`")
+            deadline = time.monotonic() + args.duration
+            while not stop.is_set():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                stop.wait(min(args.interval, remaining))
+                write_frame(output, source.poll())
+        finally:
+            source.close()
+            if output is not sys.stdout:
+                output.close()
+    return 0
+
+
+def open_output(path: str):
+    try:
+        return open(path, "w", encoding="utf-8")
+    except OSError as exc:
+        raise NettopError(f"cannot write {path}: {exc.strerror}") from None
+
+
+def doctor_lines(probes: Sequence[Probe], attach: bool) -> tuple[list[str], dict[str, bool]]:
+    """One line per pane: which source it would use, or why it cannot run."""
+    lines = []
+    runnable: dict[str, bool] = {}
+    for probe in probes:
+        try:
+            source = probe.select()
+            if attach:
+                probe.start()
+                probe.close()
+            hooks = ", ".join(str(h) for h in source.hooks)
+            verdict, ok = f"ok, {source.name} ({hooks})", True
+        except ProbeUnavailable as exc:
+            verdict, ok = f"unavailable: {exc}", False
+        for pane in probe.panes:
+            runnable[pane] = runnable.get(pane, False) or ok
+            lines.append(f"  {pane:<12} {verdict}")
+    return lines, runnable
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    require_tracing()
+    checks = [
+        ("BCC", kernel.bcc_problem()),
+        ("kernel headers", kernel.headers_problem()),
+        ("tracefs", kernel.tracefs_problem()),
+        ("kernel BTF", None if kernel.btf_available() else "no /sys/kernel/btf/vmlinux: offsets from headers"),
+        ("kprobes", None if kernel.kprobes_supported() else "not in this kernel (tracepoints used instead)"),
+    ]
+    print(f"nettop {__version__} on Linux {kernel.platform.release()}")
+    for name, problem in checks:
+        print(f"  {name:<15} {'ok' if problem is None else problem}")
+    print("panes:")
+    lines, runnable = doctor_lines(build_probes(probe_options(args)), attach=machine_problem() is None)
+    print("\n".join(lines))
+    return 0 if runnable.get("tcp") else 1
+
+
+def cmd_ebpf(args: argparse.Namespace) -> int:
+    for probe in build_probes(probe_options(args)):
+        try:
+            probe.select()
+            print(f"/* ---- {probe.name}: {probe.source.name} ---- */")
+            print(probe.program_text())
+        except ProbeUnavailable as exc:
+            print(f"/* ---- {probe.name}: unavailable: {exc} ---- */")
+    return 0
+
+
+def cmd_live(args: argparse.Namespace) -> int:
+    require_tracing()
+    problem = machine_problem()
+    if problem:
+        raise NettopError(problem)
+    from nettop.app import NettopApp
+
+    record_to = open_output(args.record) if args.record else None
+    source = LiveSource(build_probes(probe_options(args)))
+    try:
+        NettopApp(source, interval=args.interval, record_to=record_to).run()
+    finally:
+        source.close()
+        if record_to is not None:
+            record_to.close()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.ebpf:
+            return cmd_ebpf(args)
+        if args.command == "record":
+            return cmd_record(args)
+        if args.command == "doctor":
+            return cmd_doctor(args)
+        return cmd_live(args)
+    except NettopError as exc:
+        print(f"nettop: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,1 @@
+"""Panes: Textual widgets drawn from snapshots. None of them imports bcc."""

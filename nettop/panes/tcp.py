@@ -1,0 +1,179 @@
+"""The TCP throughput pane: tcptop in a live table, sortable and filterable."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.reactive import reactive
+from textual.widgets import DataTable, Static
+
+from nettop.model.tcp import TcpConnection, TcpSnapshot
+from nettop.panes.text import endpoint, human_rate, inert, kb, rate
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    label: str
+    sort_key: Callable[[TcpConnection], object]
+    numeric: bool = True
+
+
+COLUMNS = (
+    Column("pid", "PID", lambda c: c.pid),
+    Column("comm", "COMM", lambda c: c.comm.lower(), numeric=False),
+    Column("local", "LADDR:LPORT", lambda c: (c.laddr, c.lport), numeric=False),
+    Column("remote", "RADDR:RPORT", lambda c: (c.raddr, c.rport), numeric=False),
+    Column("rx_kb", "RX_KB", lambda c: c.rx_bytes),
+    Column("tx_kb", "TX_KB", lambda c: c.tx_bytes),
+    Column("rx_rate", "RX/s", lambda c: c.rx_bytes),
+    Column("tx_rate", "TX/s", lambda c: c.tx_bytes),
+    Column("total", "TOTAL/s", lambda c: c.total_bytes),
+)
+COLUMN_KEYS = tuple(c.key for c in COLUMNS)
+DEFAULT_SORT = "total"
+
+
+def matches(connection: TcpConnection, text: str) -> bool:
+    """Filter: a PID, a port, or a substring of COMM or of either address."""
+    text = text.strip().lower()
+    if not text:
+        return True
+    if text.isdigit():
+        number = int(text)
+        if number in (connection.pid, connection.lport, connection.rport):
+            return True
+    return text in connection.comm.lower() or text in connection.laddr or text in connection.raddr
+
+
+def visible_rows(
+    connections: tuple[TcpConnection, ...], sort_by: str = DEFAULT_SORT, reverse: bool = True, filter_text: str = ""
+) -> list[TcpConnection]:
+    column = next(c for c in COLUMNS if c.key == sort_by)
+    rows = [c for c in connections if matches(c, filter_text)]
+    # Ties break on the row key so rows do not jump between equal intervals.
+    rows.sort(key=lambda c: c.key)
+    rows.sort(key=column.sort_key, reverse=reverse)
+    return rows
+
+
+def cells(connection: TcpConnection, interval: float) -> tuple[Text | str, ...]:
+    """One table row; names from the kernel are inert."""
+    return (
+        Text(str(connection.pid), justify="right"),
+        inert(connection.comm),
+        inert(endpoint(connection.laddr, connection.lport)),
+        inert(endpoint(connection.raddr, connection.rport)),
+        Text(kb(connection.rx_bytes), justify="right"),
+        Text(kb(connection.tx_bytes), justify="right"),
+        Text(human_rate(rate(connection.rx_bytes, interval)), justify="right"),
+        Text(human_rate(rate(connection.tx_bytes, interval)), justify="right"),
+        Text(human_rate(rate(connection.total_bytes, interval)), justify="right"),
+    )
+
+
+def summary_line(snapshot: TcpSnapshot | None, interval: float, shown: int) -> str:
+    if snapshot is None:
+        return "no data yet"
+    rx = sum(c.rx_bytes for c in snapshot.connections)
+    tx = sum(c.tx_bytes for c in snapshot.connections)
+    return (
+        f"{len(snapshot.connections)} connections ({shown} shown)  "
+        f"RX {human_rate(rate(rx, interval))}  TX {human_rate(rate(tx, interval))}  "
+        f"source {snapshot.source}  dropped {snapshot.dropped}"
+    )
+
+
+class TcpPane(Vertical):
+    """Rows keyed by connection; cells updated in place so the cursor stays put."""
+
+    sort_by: reactive[str] = reactive(DEFAULT_SORT)
+    sort_reverse: reactive[bool] = reactive(True)
+    filter_text: reactive[str] = reactive("")
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.snapshot: TcpSnapshot | None = None
+        self.interval: float = 1.0
+
+    def compose(self) -> ComposeResult:
+        yield Static("no data yet", id="tcp-summary", classes="pane-summary")
+        table: DataTable = DataTable(id="tcp-table", cursor_type="row", zebra_stripes=True)
+        for column in COLUMNS:
+            table.add_column(column.label, key=column.key)
+        yield table
+
+    def show(self, snapshot: TcpSnapshot | None, interval: float) -> None:
+        self.snapshot = snapshot
+        self.interval = interval
+        self.refresh_rows()
+
+    def watch_sort_by(self) -> None:
+        self.refresh_rows()
+
+    def watch_sort_reverse(self) -> None:
+        self.refresh_rows()
+
+    def watch_filter_text(self) -> None:
+        self.refresh_rows()
+
+    def refresh_rows(self) -> None:
+        if not self.is_mounted:
+            return
+        table = self.query_one("#tcp-table", DataTable)
+        connections = self.snapshot.connections if self.snapshot else ()
+        rows = visible_rows(connections, self.sort_by, self.sort_reverse, self.filter_text)
+        wanted = {str(c.key): c for c in rows}
+        selected = self.selected_key()
+        current = [k.value for k in table.rows]
+        with self.app.batch_update():
+            if current == list(wanted):
+                for key, connection in wanted.items():
+                    for column, value in zip(COLUMN_KEYS, cells(connection, self.interval)):
+                        table.update_cell(key, column, value)
+            else:
+                # DataTable cannot reorder rows by key; rebuild only when the order changed.
+                table.clear()
+                for key, connection in wanted.items():
+                    table.add_row(*cells(connection, self.interval), key=key)
+                if selected in wanted:
+                    table.move_cursor(row=table.get_row_index(selected), animate=False)
+        self.query_one("#tcp-summary", Static).update(summary_line(self.snapshot, self.interval, len(rows)))
+
+    def selected_key(self) -> str | None:
+        table = self.query_one("#tcp-table", DataTable)
+        if table.row_count == 0:
+            return None
+        try:
+            row_key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
+        except Exception:
+            return None
+        return row_key.value
+
+    def selected_connection(self) -> TcpConnection | None:
+        key = self.selected_key()
+        if self.snapshot is None or key is None:
+            return None
+        return next((c for c in self.snapshot.connections if str(c.key) == key), None)
+
+    def cycle_sort(self) -> None:
+        position = COLUMN_KEYS.index(self.sort_by)
+        self.sort_by = COLUMN_KEYS[(position + 1) % len(COLUMN_KEYS)]
+
+    def reverse_sort(self) -> None:
+        self.sort_reverse = not self.sort_reverse
+
+    def set_filter(self, text: str) -> None:
+        self.filter_text = text
+
+    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
+        key = event.column_key.value
+        if key == self.sort_by:
+            self.sort_reverse = not self.sort_reverse
+        else:
+            self.sort_by = key
+            self.sort_reverse = next(c for c in COLUMNS if c.key == key).numeric

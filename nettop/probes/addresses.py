@@ -1,0 +1,19 @@
+"""Raw kernel address bytes to text, shared by every probe that reports endpoints."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+
+AF_INET = socket.AF_INET
+AF_INET6 = socket.AF_INET6
+
+
+def format_endpoint(family: int, raw: bytes) -> tuple[int, str]:
+    """(4 or 6, text) for an address; IPv4-mapped IPv6 (dual-stack sockets) becomes IPv4."""
+    if family == AF_INET:
+        return 4, socket.inet_ntop(AF_INET, raw[:4])
+    address = ipaddress.IPv6Address(bytes(raw[:16]))
+    if address.ipv4_mapped is not None:
+        return 4, str(address.ipv4_mapped)
+    return 6, str(address)

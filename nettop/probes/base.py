@@ -1,0 +1,145 @@
+"""The probe framework: source selection, background attach, per-interval drain."""
+
+from __future__ import annotations
+
+import abc
+import enum
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+from nettop import kernel
+from nettop.errors import ProbeUnavailable
+
+
+@dataclass(frozen=True)
+class Hook:
+    """One kernel attach point: ("tracepoint", "sock:sock_send_length") or ("kprobe", "sock_sendmsg")."""
+
+    kind: str
+    target: str
+
+    def exists(self) -> bool:
+        if self.kind == "tracepoint":
+            category, event = self.target.split(":", 1)
+            return kernel.tracepoint_exists(category, event)
+        if self.kind in ("kprobe", "kretprobe"):
+            return kernel.kprobe_exists(self.target)
+        raise ValueError(f"unknown hook kind {self.kind}")
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.target}"
+
+
+def tracepoints(*targets: str) -> tuple[Hook, ...]:
+    return tuple(Hook("tracepoint", t) for t in targets)
+
+
+def kprobes(*targets: str) -> tuple[Hook, ...]:
+    return tuple(Hook("kprobe", t) for t in targets)
+
+
+@dataclass(frozen=True)
+class EventSource:
+    """A way to get a probe's events; a probe lists these best first."""
+
+    name: str  # what the pane and the recording show: "tracepoint", "kprobe", "netlink", ...
+    hooks: tuple[Hook, ...]
+
+    def missing_hooks(self) -> list[Hook]:
+        return [h for h in self.hooks if not h.exists()]
+
+
+def choose_source(sources: tuple[EventSource, ...], forced: str | None = None) -> EventSource:
+    """The first source whose hooks all exist, or ProbeUnavailable saying what is missing."""
+    candidates = [s for s in sources if forced is None or s.name == forced]
+    if not candidates:
+        names = ", ".join(s.name for s in sources)
+        raise ProbeUnavailable(f"no event source named {forced!r} (this probe has: {names})")
+    reasons = []
+    for source in candidates:
+        missing = source.missing_hooks()
+        if not missing:
+            return source
+        reasons.append(f"{source.name}: no {', '.join(str(h) for h in missing[:3])}")
+    if kernel.tracefs() is None:
+        reasons.append(kernel.tracefs_problem() or "")
+    raise ProbeUnavailable("; ".join(reasons))
+
+
+class ProbeState(enum.Enum):
+    WAITING = "waiting"
+    ATTACHING = "attaching"
+    LIVE = "live"
+    UNAVAILABLE = "unavailable"
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True)
+class ProbeStatus:
+    state: ProbeState
+    source: str | None = None
+    reason: str | None = None  # why it is unavailable
+
+    def describe(self) -> str:
+        if self.state is ProbeState.UNAVAILABLE:
+            return f"unavailable: {self.reason}"
+        if self.state is ProbeState.LIVE:
+            return f"live ({self.source})"
+        if self.state is ProbeState.ATTACHING and self.source:
+            return f"attaching ({self.source}: compiling BPF)"
+        return self.state.value
+
+
+class Probe(abc.ABC):
+    """One BPF program (or other kernel data source) feeding one or more panes.
+
+    Lifecycle: `select()` (cheap, no root needed), `start()` (compile and attach; slow,
+    called from a worker thread), `poll()` once per interval, `close()` always.
+    """
+
+    #: short name shown by `doctor`
+    name: str = ""
+    #: pane keys this probe's snapshots feed
+    panes: tuple[str, ...] = ()
+    #: event sources, best first
+    sources: tuple[EventSource, ...] = ()
+
+    def __init__(self, forced_source: str | None = None) -> None:
+        self.forced_source = forced_source
+        self.source: EventSource | None = None
+
+    def select(self) -> EventSource:
+        self.source = choose_source(self.sources, self.forced_source)
+        return self.source
+
+    def program_text(self) -> str:
+        """The BPF C this probe would load with its selected source (for --ebpf and tests)."""
+        return ""
+
+    @abc.abstractmethod
+    def start(self) -> None:
+        """Compile and attach. Raise ProbeUnavailable with a reason the user can act on."""
+
+    @abc.abstractmethod
+    def poll(self, interval: float) -> Mapping[str, Any]:
+        """Drain the kernel maps: one snapshot per pane key, covering the last interval."""
+
+    def close(self) -> None:
+        """Detach everything. Safe to call twice or before start()."""
+
+
+def load_bpf(text: str, cflags: list[str] | None = None) -> Any:
+    """Compile BPF C text with BCC, turning its failures into one-line reasons."""
+    problem = kernel.bcc_problem() or kernel.headers_problem()
+    if problem:
+        raise ProbeUnavailable(problem)
+    from bcc import BPF
+
+    try:
+        return BPF(text=text, cflags=cflags or [])
+    except Exception as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ProbeUnavailable(f"BPF compile/load failed: {first_line}") from exc
+
+
+ProbeFactory = Callable[[], Probe]

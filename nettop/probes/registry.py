@@ -1,0 +1,20 @@
+"""Every probe nettop runs, in one place, so the app, `record` and `doctor` agree."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from nettop.probes.base import Probe
+from nettop.probes.socket_io import DEFAULT_MAX_SOCKETS, SocketIoProbe
+
+
+@dataclass(frozen=True)
+class ProbeOptions:
+    max_sockets: int = DEFAULT_MAX_SOCKETS
+    force_source: str | None = None  # e.g. "kprobe": test the fallback on kernels that have both
+
+
+def build_probes(options: ProbeOptions = ProbeOptions()) -> list[Probe]:
+    return [
+        SocketIoProbe(options.force_source, options.max_sockets),
+    ]
