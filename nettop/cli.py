@@ -115,6 +115,8 @@ def cmd_record(args: argparse.Namespace) -> int:
                     print(f"nettop: {probe.name} unavailable: {status.reason}", file=sys.stderr)
             if not any(s.state is ProbeState.LIVE for s in statuses.values()):
                 raise NettopError("no probe could attach; run `nettop doctor`")
+            live = sorted({pane for p, s in statuses.items() if s.state is ProbeState.LIVE for pane in p.panes})
+            print(f"nettop: recording {', '.join(live)} for {args.duration:g}s", file=sys.stderr, flush=True)
             deadline = time.monotonic() + args.duration
             while not stop.is_set():
                 remaining = deadline - time.monotonic()
