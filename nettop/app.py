@@ -70,6 +70,7 @@ def describe_status(status: ProbeStatus | None) -> str:
 class NettopApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "nettop"
+    AUTO_FOCUS = "DataTable"
     BINDINGS = [
         Binding("q", "quit", "quit"),
         Binding("ctrl+c", "quit", "quit", show=False, priority=True),

@@ -53,6 +53,8 @@ def _free_index() -> int:
 @contextmanager
 def test_host(index: int | None = None) -> Iterator[TestHost]:
     index = index or _free_index()
+    while sh("ip", "netns", "add", f"nettop-t{index}", check=False).returncode != 0:
+        index = _free_index()  # another test run took it first
     host = TestHost(
         name=f"nettop-t{index}",
         index=index,
@@ -64,7 +66,6 @@ def test_host(index: int | None = None) -> Iterator[TestHost]:
         ip6=f"fd00:201:{index}::2",
     )
     try:
-        sh("ip", "netns", "add", host.name)
         sh("ip", "link", "add", host.host_if, "type", "veth", "peer", "name", host.ns_if)
         sh("ip", "link", "set", host.ns_if, "netns", host.name)
         sh("ip", "addr", "add", f"{host.host_ip}/24", "dev", host.host_if)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from nettop.probes.base import Probe
+from nettop.probes.owners import SocketOwners
 from nettop.probes.socket_io import DEFAULT_MAX_SOCKETS, SocketIoProbe
 
 
@@ -15,6 +16,9 @@ class ProbeOptions:
 
 
 def build_probes(options: ProbeOptions = ProbeOptions()) -> list[Probe]:
+    """Probes in poll order: socket_io first, so the socket owners it learns this interval
+    are known to the probes polled after it."""
+    owners = SocketOwners()
     return [
-        SocketIoProbe(options.force_source, options.max_sockets),
+        SocketIoProbe(options.force_source, options.max_sockets, owners),
     ]

@@ -32,6 +32,7 @@ from nettop.model.tcp import TcpConnection, TcpSnapshot
 from nettop.probes.addresses import format_endpoint
 from nettop.probes.base import EventSource, Probe, kprobes, load_bpf, tracepoints
 from nettop.probes.layout import SOCK_ADDRESS_FIELDS, Field, offset_defines
+from nettop.probes.owners import SocketOwners
 
 SLOTS = 32
 DEFAULT_MAX_SOCKETS = 16384
@@ -276,9 +277,15 @@ class SocketIoProbe(Probe):
     panes = ("tcp", "sizes")
     sources = (TRACEPOINT, KPROBE)
 
-    def __init__(self, forced_source: str | None = None, max_sockets: int = DEFAULT_MAX_SOCKETS) -> None:
+    def __init__(
+        self,
+        forced_source: str | None = None,
+        max_sockets: int = DEFAULT_MAX_SOCKETS,
+        owners: SocketOwners | None = None,
+    ) -> None:
         super().__init__(forced_source)
         self.max_sockets = max_sockets
+        self.owners = owners if owners is not None else SocketOwners()
         self._bpf = None
         self._dropped_total = 0
 
@@ -295,7 +302,10 @@ class SocketIoProbe(Probe):
         entries = []
         for key, value in table.items_lookup_and_delete_batch():
             per_cpu = [_STATS.unpack(bytes(cpu_value)) for cpu_value in value]
-            entries.append((key.tgid, merge_cpu_values(per_cpu)))
+            entry = merge_cpu_values(per_cpu)
+            entries.append((key.tgid, entry))
+            if entry["meta"] is not None:
+                self.owners.note(key.sk, key.tgid, _decode_comm(entry["meta"][-1]))
         dropped_now = sum(self._bpf["dropped"].getvalue(0))
         dropped, self._dropped_total = dropped_now - self._dropped_total, dropped_now
         return build_snapshots(entries, self.source.name, dropped)
