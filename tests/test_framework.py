@@ -1,0 +1,102 @@
+"""The probe framework without BPF: source selection, background attach, degraded panes."""
+
+from __future__ import annotations
+
+import pytest
+
+from nettop.errors import ProbeUnavailable
+from nettop.model.frame import Frame
+from nettop.probes.base import EventSource, Hook, Probe, ProbeState, choose_source
+from nettop.probes.owners import SocketOwners
+from nettop.sampler import LiveSource
+
+EXISTS = Hook("tracepoint", "sched:sched_switch")
+MISSING = Hook("tracepoint", "sock:no_such_event")
+needs_tracefs = pytest.mark.skipif(not EXISTS.exists(), reason="tracefs not mounted")
+
+
+@needs_tracefs
+def test_first_source_with_all_hooks_wins():
+    good = EventSource("tracepoint", (EXISTS,))
+    bad = EventSource("kprobe", (Hook("kprobe", "no_such_function_xyz"),))
+    assert choose_source((bad, good)) is good
+
+
+@needs_tracefs
+def test_unavailable_reason_names_each_missing_hook():
+    with pytest.raises(ProbeUnavailable) as exc:
+        choose_source((EventSource("tracepoint", (EXISTS, MISSING)), EventSource("kprobe", (Hook("kprobe", "nope_fn"),))))
+    assert "tracepoint: no tracepoint:sock:no_such_event" in str(exc.value)
+    assert "kprobe: no kprobe:nope_fn" in str(exc.value)
+
+
+def test_forcing_an_unknown_source_is_explained():
+    with pytest.raises(ProbeUnavailable, match="no event source named 'ebpf'"):
+        choose_source((EventSource("tracepoint", ()),), forced="ebpf")
+
+
+class FakeProbe(Probe):
+    def __init__(self, name, panes, fail=None, payload=None):
+        super().__init__()
+        self.name, self.panes, self.fail, self.payload = name, panes, fail, payload or {}
+        self.sources = (EventSource("fake", ()),)
+        self.closed = 0
+
+    def start(self):
+        if self.fail:
+            raise ProbeUnavailable(self.fail)
+
+    def poll(self, interval):
+        return self.payload
+
+    def close(self):
+        self.closed += 1
+
+
+class Part:
+    def __init__(self, *items):
+        self.items = items
+
+    def merge(self, other):
+        return Part(*self.items, *other.items)
+
+    def to_record(self):
+        return {"items": list(self.items)}
+
+
+def test_one_unavailable_probe_leaves_the_others_live():
+    good = FakeProbe("good", ("tcp",), payload={"tcp": Part(1)})
+    broken = FakeProbe("broken", ("queues",), fail="no tracepoint:qdisc:qdisc_dequeue")
+    ticks = iter([0.0, 0.0, 2.5])  # construction, attach finished, poll
+    source = LiveSource([good, broken], clock=lambda: next(ticks), wall_clock=lambda: 42.0)
+    source.start()
+    source.wait_attached(timeout=5)
+    statuses = source.statuses()
+    assert statuses["tcp"].state is ProbeState.LIVE
+    assert statuses["queues"].state is ProbeState.UNAVAILABLE
+    assert "qdisc_dequeue" in statuses["queues"].describe()
+    frame = source.poll()
+    assert frame == Frame(time=42.0, interval=2.5, panes={"tcp": good.payload["tcp"]})
+    source.close()
+    source.close()
+    assert good.closed == 1 and broken.closed == 0
+
+
+def test_two_probes_feeding_one_pane_are_merged():
+    a = FakeProbe("a", ("sizes",), payload={"sizes": Part("processes")})
+    b = FakeProbe("b", ("sizes",), payload={"sizes": Part("devices")})
+    source = LiveSource([a, b])
+    source.start()
+    source.wait_attached(timeout=5)
+    assert source.poll().panes["sizes"].items == ("processes", "devices")
+    source.close()
+
+
+def test_socket_owners_are_bounded_and_forget_the_oldest():
+    owners = SocketOwners(capacity=2)
+    owners.note(1, 100, "a")
+    owners.note(2, 200, "b")
+    owners.note(1, 100, "a")  # seen again: now the newest
+    owners.note(3, 300, "c")
+    assert owners.lookup(2) is None and owners.lookup(1).pid == 100 and owners.lookup(3).comm == "c"
+    assert len(owners) == 2 and owners.forgotten == 1
