@@ -84,7 +84,7 @@ def can_trace() -> bool:
 def privilege_problem() -> str | None:
     if can_trace():
         return None
-    return "nettop needs root (or CAP_BPF and CAP_PERFMON) to load BPF programs; run it with sudo"
+    return "needs root (or CAP_BPF and CAP_PERFMON) to load BPF programs; run it with sudo"
 
 
 def bcc_problem() -> str | None:
@@ -100,13 +100,13 @@ def bcc_problem() -> str | None:
     return None
 
 
-def headers_problem() -> str | None:
+def headers_problem(modules_root: Path = Path("/lib/modules"), kheaders: Path = Path("/sys/kernel/kheaders.tar.xz")) -> str | None:
     """BCC compiles with clang against kernel headers; it needs some, even mismatched ones."""
     release = platform.release()
-    build = Path("/lib/modules") / release / "build"
+    build = modules_root / release / "build"
     if (build / "include").is_dir():
         return None
-    if Path("/sys/kernel/kheaders.tar.xz").exists():
+    if kheaders.exists():
         return None
     return (
         f"no kernel headers for {release} (/lib/modules/{release}/build): "

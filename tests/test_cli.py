@@ -1,0 +1,93 @@
+"""What a user sees when something is wrong: one line, the right exit code, no traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from nettop import kernel
+
+REPO = Path(__file__).resolve().parent.parent
+NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+
+
+def nettop(*args, prefix=(), python=sys.executable, extra_python_args=()):
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    return subprocess.run([*prefix, python, *extra_python_args, "-m", "nettop", *args],
+                          capture_output=True, text=True, timeout=60, env=env)
+
+
+def assert_one_line_error(result, code, *fragments):
+    assert result.returncode == code, result
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, lines
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to drop to nobody")
+@pytest.mark.parametrize("args", [(), ("doctor",), ("record", "--duration", "1", "--output", "/tmp/x")])
+def test_without_root_every_command_says_so(args):
+    result = nettop(*args, prefix=NOBODY)
+    assert_one_line_error(result, 1, "needs root (or CAP_BPF and CAP_PERFMON)")
+
+
+@pytest.mark.parametrize(
+    "args,fragment",
+    [
+        (("--interval", "-3"), "must be a positive number"),
+        (("--interval", "soon"), "not a number"),
+        (("record",), "required: --duration"),
+        (("record", "--duration", "0", "-o", "x"), "must be a positive number"),
+        (("--max-sockets", "0"), "must be positive"),
+        (("--source", "fentry"), "invalid choice"),
+        (("frobnicate",), "invalid choice"),
+    ],
+)
+def test_bad_flags_are_usage_errors(args, fragment):
+    result = nettop(*args)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert fragment in result.stderr and "usage:" in result.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the BCC check comes after the root check")
+def test_missing_bcc_is_one_line():
+    # -S: no site-packages, so the distribution's bcc module is out of reach.
+    result = nettop("record", "--duration", "1", "--output", "/dev/null",
+                    python="/usr/bin/python3", extra_python_args=("-S",))
+    assert_one_line_error(result, 1, "BCC is not installed", "python3-bpfcc")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to get past the root check")
+def test_unwritable_output_is_one_line(tmp_path):
+    result = nettop("record", "--duration", "1", "--output", str(tmp_path / "missing" / "x.jsonl"))
+    assert_one_line_error(result, 1, "cannot write", "No such file or directory")
+
+
+def test_missing_headers_are_explained(tmp_path):
+    problem = kernel.headers_problem(modules_root=tmp_path, kheaders=tmp_path / "none")
+    assert "no kernel headers for" in problem and "linux-headers-" in problem
+    (tmp_path / os.uname().release / "build" / "include").mkdir(parents=True)
+    assert kernel.headers_problem(modules_root=tmp_path, kheaders=tmp_path / "none") is None
+
+
+@pytest.mark.root
+def test_doctor_reports_every_pane_and_exits_zero():
+    result = nettop("doctor")
+    assert result.returncode == 0, result.stderr
+    assert "tcp          ok, tracepoint (tracepoint:sock:sock_send_length" in result.stdout
+    assert "kprobes         not in this kernel" in result.stdout or "kprobes         ok" in result.stdout
+
+
+@pytest.mark.root
+def test_ebpf_flag_prints_the_programs():
+    result = nettop("--ebpf")
+    assert result.returncode == 0
+    assert "/* ---- socket_io: tracepoint ---- */" in result.stdout
+    assert "TRACEPOINT_PROBE(sock, sock_send_length)" in result.stdout
