@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from nettop.probes.base import Probe
+from nettop.probes.netdev_sizes import NetdevSizesProbe
 from nettop.probes.owners import SocketOwners
 from nettop.probes.socket_io import DEFAULT_MAX_SOCKETS, SocketIoProbe
 
@@ -21,4 +22,5 @@ def build_probes(options: ProbeOptions = ProbeOptions()) -> list[Probe]:
     owners = SocketOwners()
     return [
         SocketIoProbe(options.force_source, options.max_sockets, owners),
+        NetdevSizesProbe(options.force_source),
     ]

@@ -27,7 +27,7 @@ from collections import defaultdict
 from typing import Any, Mapping
 
 from nettop.model.histogram import Histogram
-from nettop.model.sizes import IoSizes, ProcessSizes, SocketSizesSnapshot
+from nettop.model.sizes import IoSizes, ProcessSizes, SizesSnapshot
 from nettop.model.tcp import TcpConnection, TcpSnapshot
 from nettop.probes.addresses import format_endpoint
 from nettop.probes.base import EventSource, Probe, kprobes, load_bpf, tracepoints
@@ -268,7 +268,7 @@ def build_snapshots(entries: list[tuple[int, dict[str, Any]]], source: str, drop
     )
     return {
         "tcp": TcpSnapshot(source, dropped, tuple(connections)),
-        "sizes": SocketSizesSnapshot(source, dropped, processes),
+        "sizes": SizesSnapshot(source, dropped, processes),
     }
 
 
