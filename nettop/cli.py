@@ -18,7 +18,7 @@ from nettop import __version__, kernel
 from nettop.errors import NettopError, ProbeUnavailable
 from nettop.probes.base import Probe, ProbeState
 from nettop.probes.registry import ProbeOptions, build_probes
-from nettop.recording import write_frame
+from nettop.recording import open_for_writing, write_frame
 from nettop.sampler import LiveSource
 
 
@@ -133,7 +133,7 @@ def cmd_record(args: argparse.Namespace) -> int:
 
 def open_output(path: str):
     try:
-        return open(path, "w", encoding="utf-8")
+        return open_for_writing(path)
     except OSError as exc:
         raise NettopError(f"cannot write {path}: {exc.strerror}") from None
 
