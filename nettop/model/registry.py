@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from nettop.model.queues import QueuesSnapshot
+from nettop.model.retransmits import RetransmitsSnapshot
+from nettop.model.sizes import SizesSnapshot
 from nettop.model.tcp import TcpSnapshot
 
 SNAPSHOT_TYPES: dict[str, type] = {
     "tcp": TcpSnapshot,
+    "sizes": SizesSnapshot,
+    "queues": QueuesSnapshot,
+    "retransmits": RetransmitsSnapshot,
 }

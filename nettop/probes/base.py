@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 import enum
+import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
@@ -128,15 +129,22 @@ class Probe(abc.ABC):
         """Detach everything. Safe to call twice or before start()."""
 
 
+_COMPILE_LOCK = threading.Lock()
+
+
 def load_bpf(text: str, cflags: list[str] | None = None) -> Any:
-    """Compile BPF C text with BCC, turning its failures into one-line reasons."""
+    """Compile BPF C text with BCC, turning its failures into one-line reasons.
+
+    One compile at a time: BCC's clang front end is not thread-safe, and two probes
+    attaching in parallel threads corrupted its heap or failed on a header."""
     problem = kernel.bcc_problem() or kernel.headers_problem()
     if problem:
         raise ProbeUnavailable(problem)
     from bcc import BPF
 
     try:
-        return BPF(text=text, cflags=cflags or [])
+        with _COMPILE_LOCK:
+            return BPF(text=text, cflags=cflags or [])
     except Exception as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ProbeUnavailable(f"BPF compile/load failed: {first_line}") from exc
