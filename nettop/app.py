@@ -1,13 +1,14 @@
-"""The dashboard shell: a header, one tab per pane, and the poll loop.
+"""The dashboard shell: a header, one tab per pane, a time bar, and the poll loop.
 
 The app never builds its own data source: it is handed a FrameSource (live probes, a
-replay, or a test's scripted fake). Polls run in a thread worker and the next poll is
-armed only after the previous one was shown, so polls never overlap.
+replayed file, or a test's scripted fake). Live, polls run in a thread worker and the
+next poll is armed only after the previous one was shown, so polls never overlap. Every
+frame goes into a bounded Timeline, so the user can pause and scrub back, live or not.
 """
 
 from __future__ import annotations
 
-import os
+import asyncio
 import signal
 import time
 from typing import Callable, TextIO
@@ -19,6 +20,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.reactive import reactive
 from textual.screen import ModalScreen
+from textual.timer import Timer
 from textual.widgets import Footer, Input, Static, TabbedContent, TabPane
 
 from nettop.model.frame import Frame
@@ -26,16 +28,24 @@ from nettop.panes.registry import PANES, PaneSpec
 from nettop.probes.base import ProbeState, ProbeStatus
 from nettop.recording import write_frame
 from nettop.sampler import FrameSource
+from nettop.timeline import Timeline
 
 INTERVAL_STEPS = (0.5, 1.0, 2.0, 5.0, 10.0)
+SPEEDS = (0.5, 1.0, 2.0, 4.0, 8.0)
 STATUS_REFRESH_SECONDS = 0.5
+JUMP_SECONDS = 60.0
 
 HELP_TEXT = """\
 nettop: live network dashboard (BPF)
 
-  1-5        switch pane
-  p, space   pause / resume the display (probes keep draining)
-  + / -      longer / shorter interval
+  1-9        switch pane
+  p, space   pause / resume (live: probes keep draining into history)
+  , / .      one interval back / forward
+  [ / ]      one minute back / forward
+  g / G      start / end of history or recording
+  < / >      slower / faster playback (0.5x - 8x)
+  L          back to live
+  + / -      longer / shorter interval (live)
   s          sort by the next column;  r  reverse the sort
              (or click a column header)
   /          filter rows: PID, port, address or COMM; Esc clears
@@ -43,7 +53,7 @@ nettop: live network dashboard (BPF)
   q          quit (also Ctrl-C)
 
 TCP pane: bytes each connection received (RX) and sent (TX) in the
-last interval, from sock:sock_{recv,send}_length. Counted once per
+last interval, from sock:sock_{recv,send}_length: counted once per
 socket read/write, in the process that made the call.
 """
 
@@ -67,6 +77,33 @@ def describe_status(status: ProbeStatus | None) -> str:
     return status.describe() if status is not None else "not started"
 
 
+def time_bar(timeline: Timeline, replay: bool, playing: bool, speed: float, width: int = 30) -> Text:
+    """`REPLAY ▶ 2x  12:01:05  [████▁▁▁▁] 35/120`: where the display is in its history."""
+    index = timeline.index
+    if index is None:
+        return Text("no data yet")
+    total = len(timeline)
+    filled = round(width * (index + 1) / total)
+    if replay:
+        state = ("REPLAY ", "bold") if playing else ("REPLAY paused ", "reverse bold")
+        if timeline.at_end and not playing:
+            state = ("REPLAY end ", "reverse bold")
+    elif timeline.following:
+        state = ("LIVE ", "bold")
+    else:
+        behind = timeline.frame_at(total - 1).time - timeline.current().time
+        state = (f"PAUSED -{behind:.0f}s ", "reverse bold")
+    shown = time.strftime("%H:%M:%S", time.localtime(timeline.current().time))
+    return Text.assemble(
+        state,
+        f"{'▶' if playing else '⏸'} {speed:g}x  {shown}  ",
+        ("█" * filled, "bold"),
+        ("▁" * (width - filled), "dim"),
+        f" {index + 1}/{total}",
+        f"  (history evicted {timeline.evicted})" if timeline.evicted else "",
+    )
+
+
 class NettopApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "nettop"
@@ -76,6 +113,15 @@ class NettopApp(App[None]):
         Binding("ctrl+c", "quit", "quit", show=False, priority=True),
         Binding("question_mark", "help", "help"),
         Binding("p,space", "toggle_pause", "pause"),
+        Binding("comma", "step(-1)", "back", show=False),
+        Binding("full_stop", "step(1)", "fwd", show=False),
+        Binding("left_square_bracket", "jump(-1)", "-1m", show=False),
+        Binding("right_square_bracket", "jump(1)", "+1m", show=False),
+        Binding("g", "to_start", show=False),
+        Binding("G", "to_end", show=False),
+        Binding("less_than_sign", "speed(-1)", show=False),
+        Binding("greater_than_sign", "speed(1)", show=False),
+        Binding("L", "live", "live", show=False),
         Binding("plus,equals_sign", "slower", "+interval"),
         Binding("minus", "faster", "-interval"),
         Binding("s", "next_sort", "sort"),
@@ -85,8 +131,8 @@ class NettopApp(App[None]):
         *[Binding(str(i), f"pane('{spec.key}')", show=False) for i, spec in enumerate(PANES, start=1)],
     ]
 
-    paused: reactive[bool] = reactive(False)
     interval: reactive[float] = reactive(1.0)
+    speed: reactive[float] = reactive(1.0)
 
     def __init__(
         self,
@@ -96,6 +142,8 @@ class NettopApp(App[None]):
         loadavg: Callable[[], str] = read_loadavg,
         clock: Callable[[], float] = time.time,
         autopoll: bool = True,
+        timeline: Timeline | None = None,
+        replay: bool = False,
     ) -> None:
         super().__init__()
         self.source = source
@@ -104,9 +152,16 @@ class NettopApp(App[None]):
         self._loadavg = loadavg
         self._clock = clock
         self._autopoll = autopoll
-        self.latest: Frame | None = None
+        self.timeline = timeline if timeline is not None else Timeline()
+        self.replay = replay
+        self.playing = replay
         self.shown: Frame | None = None
         self.frames_polled = 0
+        self._play_timer: Timer | None = None
+
+    @property
+    def paused(self) -> bool:
+        return not self.playing if self.replay else not self.timeline.following
 
     def compose(self) -> ComposeResult:
         yield Static(id="topline")
@@ -119,25 +174,29 @@ class NettopApp(App[None]):
                         pane.id = f"{spec.key}-pane"
                         yield pane
         yield Input(placeholder="filter: PID, port, address or COMM (Enter to apply, Esc to clear)", id="filter")
+        yield Static(id="timebar")
         yield Footer()
 
     def on_mount(self) -> None:
         self.source.start()
-        self._update_topline()
         self.set_interval(STATUS_REFRESH_SECONDS, self._update_topline)
         try:
-            import asyncio
-
             asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, self.exit)
         except (NotImplementedError, RuntimeError, ValueError):
             pass
-        if self._autopoll:
+        if self.replay:
+            self.timeline.to_start()
+            self._show_current()
+            if self._autopoll:
+                self._arm_play()
+        elif self._autopoll:
             self._arm_poll()
+        self._update_topline()
 
     def on_unmount(self) -> None:
         self.source.close()
 
-    # -- polling ---------------------------------------------------------
+    # -- live polling ----------------------------------------------------
 
     def _arm_poll(self) -> None:
         self.set_timer(self.interval, self.poll_now)
@@ -151,15 +210,50 @@ class NettopApp(App[None]):
         self.call_from_thread(self.accept_frame, frame)
 
     def accept_frame(self, frame: Frame) -> None:
-        """A polled frame arrives: record it, show it unless paused, arm the next poll."""
-        self.latest = frame
+        """A polled frame arrives: record it, keep it in history, show it if following."""
         self.frames_polled += 1
         if self.record_to is not None:
             write_frame(self.record_to, frame)
-        if not self.paused:
-            self.show_frame(frame)
+        self.timeline.append(frame)
+        if self.timeline.following:
+            self._show_current()
+        else:
+            self._update_topline()
         if self._autopoll:
             self._arm_poll()
+
+    # -- replay ----------------------------------------------------------
+
+    def _arm_play(self) -> None:
+        if self._play_timer is not None:
+            self._play_timer.stop()
+        self._play_timer = None
+        if not self.playing:
+            return
+        current = self.timeline.current()
+        delay = (current.interval if current else 1.0) / self.speed
+        self._play_timer = self.set_timer(delay, self.play_tick)
+
+    def play_tick(self) -> None:
+        """Advance one recorded interval; stop at the end of the recording."""
+        if not self.timeline.step(1):
+            self.playing = False
+        self._show_current()
+        if self._autopoll:
+            self._arm_play()
+
+    # -- showing ---------------------------------------------------------
+
+    def _show_current(self, jumped: bool = False) -> None:
+        frame = self.timeline.current()
+        if frame is None:
+            return
+        if jumped:
+            for spec in PANES:
+                reset = getattr(self.pane(spec.key), "reset_history", None)
+                if reset is not None:
+                    reset()
+        self.show_frame(frame)
 
     def show_frame(self, frame: Frame) -> None:
         self.shown = frame
@@ -183,21 +277,23 @@ class NettopApp(App[None]):
         if handler is not None:
             handler(*args)
 
-    # -- header ----------------------------------------------------------
+    # -- header and time bar ---------------------------------------------
 
     def _update_topline(self) -> None:
         statuses = self.source.statuses()
         now = time.strftime("%H:%M:%S", time.localtime(self.shown.time if self.shown else self._clock()))
-        state = "PAUSED" if self.paused else "live"
         live = sum(1 for spec in PANES if (s := statuses.get(spec.key)) and s.state is ProbeState.LIVE)
         dropped = sum(getattr(snapshot, "dropped", 0) for snapshot in (self.shown.panes.values() if self.shown else ()))
+        interval = self.shown.interval if self.replay and self.shown else self.interval
+        load = "" if self.replay else f"load {self._loadavg()}  "
         line = Text.assemble(
             ("nettop ", "bold"),
-            f"{now}  load {self._loadavg()}  interval {self.interval:g}s  ",
-            (state, "reverse bold" if self.paused else ""),
-            f"  panes live {live}/{len(PANES)}  dropped {dropped}",
+            f"{now}  {load}interval {interval:g}s  panes live {live}/{len(PANES)}  dropped {dropped}",
         )
         self.query_one("#topline", Static).update(line)
+        self.query_one("#timebar", Static).update(
+            time_bar(self.timeline, self.replay, self.playing if self.replay else self.timeline.following, self.speed)
+        )
         for spec in PANES:
             self._update_pane_status(spec, statuses.get(spec.key))
 
@@ -212,9 +308,56 @@ class NettopApp(App[None]):
         self.push_screen(HelpScreen())
 
     def action_toggle_pause(self) -> None:
-        self.paused = not self.paused
-        if not self.paused and self.latest is not None:
-            self.show_frame(self.latest)
+        if self.replay:
+            if not self.playing and self.timeline.at_end:
+                self.timeline.to_start()
+                self._show_current(jumped=True)
+            self.playing = not self.playing
+            self._arm_play()
+        elif self.timeline.following:
+            self.timeline.pin()
+        else:
+            self.timeline.follow()
+            self._show_current()
+        self._update_topline()
+
+    def _moved(self, moved: bool, jumped: bool = False) -> None:
+        if moved:
+            self._show_current(jumped)
+        self._update_topline()
+
+    def action_step(self, count: int) -> None:
+        if self.replay:
+            self.playing = False
+            self._arm_play()
+        self._moved(self.timeline.step(count), jumped=count < 0)
+
+    def action_jump(self, direction: int) -> None:
+        if self.replay:
+            self._arm_play()
+        self._moved(self.timeline.seek_seconds(direction * JUMP_SECONDS), jumped=True)
+
+    def action_to_start(self) -> None:
+        self.timeline.to_start()
+        self._moved(True, jumped=True)
+
+    def action_to_end(self) -> None:
+        if self.replay:
+            self.timeline.to_end()
+        else:
+            self.timeline.follow()
+        self._moved(True, jumped=True)
+
+    def action_live(self) -> None:
+        if not self.replay:
+            self.timeline.follow()
+            self._moved(True, jumped=True)
+
+    def action_speed(self, direction: int) -> None:
+        position = SPEEDS.index(self.speed) if self.speed in SPEEDS else 1
+        self.speed = SPEEDS[max(0, min(len(SPEEDS) - 1, position + direction))]
+        if self.replay:
+            self._arm_play()
         self._update_topline()
 
     def _step_interval(self, direction: int) -> None:

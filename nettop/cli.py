@@ -60,7 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common],
     )
     parser.add_argument("--version", action="version", version=f"nettop {__version__}")
-    parser.add_argument("--record", metavar="FILE", help="also record every interval to FILE (JSON lines)")
+    parser.add_argument("--record", metavar="FILE", help="also record every interval to FILE (JSON lines; .gz compresses)")
+    parser.add_argument(
+        "--history", type=positive_float, default=600.0, help="seconds of live history kept for rewinding (default 600)"
+    )
     parser.add_argument("--ebpf", action="store_true", help="print the BPF programs and exit")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -69,6 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
     record.add_argument("--output", "-o", required=True, help="file to write, or - for stdout")
 
     commands.add_parser("doctor", parents=[common], help="say which panes can run here, and why not")
+
+    replay = commands.add_parser("replay", help="open a recording in the dashboard (no root needed)")
+    replay.add_argument("file", help="a recording from `nettop record` or `nettop --record` (.jsonl or .jsonl.gz)")
+    replay.add_argument("--speed", type=float, choices=(0.5, 1, 2, 4, 8), default=1.0, help="playback speed")
+    demo = commands.add_parser("demo", help="replay the recording shipped with nettop (for training)")
+    demo.add_argument("--speed", type=float, choices=(0.5, 1, 2, 4, 8), default=1.0, help="playback speed")
     return parser
 
 
@@ -194,14 +203,31 @@ def cmd_live(args: argparse.Namespace) -> int:
         raise NettopError(problem)
     from nettop.app import NettopApp
 
+    from nettop.timeline import Timeline
+
     record_to = open_output(args.record) if args.record else None
     source = LiveSource(build_probes(probe_options(args)))
+    timeline = Timeline(max_frames=max(1, int(args.history / args.interval)))
     try:
-        NettopApp(source, interval=args.interval, record_to=record_to).run()
+        NettopApp(source, interval=args.interval, record_to=record_to, timeline=timeline).run()
     finally:
         source.close()
         if record_to is not None:
             record_to.close()
+    return 0
+
+
+def cmd_replay(path: str, speed: float) -> int:
+    from nettop.app import NettopApp
+    from nettop.replay import open_replay
+    from nettop.timeline import Timeline
+
+    source, frames, warning = open_replay(path)
+    if warning:
+        print(f"nettop: warning: {warning}", file=sys.stderr)
+    app = NettopApp(source, timeline=Timeline(frames, max_frames=len(frames), max_rows=10**12), replay=True)
+    app.speed = speed
+    app.run()
     return 0
 
 
@@ -214,6 +240,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_record(args)
         if args.command == "doctor":
             return cmd_doctor(args)
+        if args.command == "replay":
+            return cmd_replay(args.file, args.speed)
+        if args.command == "demo":
+            from nettop.replay import demo_path
+
+            return cmd_replay(demo_path(), args.speed)
         return cmd_live(args)
     except NettopError as exc:
         print(f"nettop: {exc}", file=sys.stderr)

@@ -98,7 +98,7 @@ async def test_pause_holds_the_display_until_resumed():
         app.accept_frame(app.source.poll())
         await pilot.pause()
         assert [r[1] for r in table_rows(app)] == ["old"]
-        assert "PAUSED" in str(app.query_one("#topline", Static).render())
+        assert "PAUSED" in str(app.query_one("#timebar", Static).render())
         await pilot.press("p")
         await pilot.pause()
         assert [r[1] for r in table_rows(app)] == ["new"]
