@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from nettop.probes.base import Probe
 from nettop.probes.netdev_sizes import NetdevSizesProbe
 from nettop.probes.owners import SocketOwners
+from nettop.probes.retransmits import RetransmitsProbe
 from nettop.probes.socket_io import DEFAULT_MAX_SOCKETS, SocketIoProbe
 
 
@@ -23,4 +24,5 @@ def build_probes(options: ProbeOptions = ProbeOptions()) -> list[Probe]:
     return [
         SocketIoProbe(options.force_source, options.max_sockets, owners),
         NetdevSizesProbe(options.force_source),
+        RetransmitsProbe(options.force_source, owners),
     ]
