@@ -7,8 +7,9 @@ frames that the stack sees merged.
 
 Kernel hooks, best first:
   tracepoint  net:napi_gro_receive_entry (NIC receive), net:netif_receive_skb (stack
-              receive), net:net_dev_queue (stack send), net:net_dev_xmit (NIC send);
-              all in Linux 4.x and later (napi_gro_receive_entry since 3.19)
+              receive), net:net_dev_queue (stack send), net:net_dev_xmit (NIC send,
+              with net:net_dev_start_xmit to learn the device while the skb is
+              still the driver's to read); all in Linux 4.x and later
   kprobe      napi_gro_receive, __netif_receive_skb, __dev_queue_xmit,
               dev_hard_start_xmit (generated and unit-tested; not runnable on the
               development machine, which has no kprobes). It misses packets received
@@ -21,8 +22,8 @@ excluded on the receive side (eth_type_trans pulled it), so one ping of 1000 byt
 1042 at stack send and 1028 at stack receive on Ethernet. A GSO packet counts once,
 with its full length.
 
-Per packet: one 8-byte read (skb->dev) and one per-CPU hash update keyed by the device
-pointer. The tracepoints' `name` is a __data_loc string: it is not copied per packet;
+Per packet and point: one 8-byte read (skb->dev) and one per-CPU hash update keyed by
+the device pointer (plus a per-CPU array push/pop around the NIC send). The tracepoints' `name` is a __data_loc string: it is not copied per packet;
 the device's ifindex, network namespace and name are read once per device per interval,
 when its map entry is created. NIC sends the driver refused (rc != NETDEV_TX_OK; the
 stack retries them) count as errors, not sizes. Map: --max-devices entries per
@@ -53,7 +54,13 @@ POINTS = ("stack_recv", "stack_send", "nic_recv", "nic_send")
 
 TRACEPOINT = EventSource(
     "tracepoint",
-    tracepoints("net:netif_receive_skb", "net:net_dev_queue", "net:napi_gro_receive_entry", "net:net_dev_xmit"),
+    tracepoints(
+        "net:netif_receive_skb",
+        "net:net_dev_queue",
+        "net:napi_gro_receive_entry",
+        "net:net_dev_start_xmit",
+        "net:net_dev_xmit",
+    ),
 )
 KPROBE = EventSource("kprobe", kprobes("__netif_receive_skb", "__dev_queue_xmit", "napi_gro_receive", "dev_hard_start_xmit"))
 
@@ -115,10 +122,8 @@ static __always_inline struct dev_stats *new_entry(u64 *key, void *dev)
     return stats.lookup(key);
 }
 
-static __always_inline void account(void *skb, u32 len, int error, const int point)
+static __always_inline void account_dev(u64 dev, u32 len, int error, const int point)
 {
-    u64 dev = 0;
-    bpf_probe_read_kernel(&dev, sizeof(dev), skb + OFF_SKB_DEV);
     if (!dev)
         return;
     struct dev_stats *s = stats.lookup(&dev);
@@ -136,6 +141,13 @@ static __always_inline void account(void *skb, u32 len, int error, const int poi
         slot = SLOTS - 1;
     s->bytes[point] += len;
     s->hist[point * SLOTS + slot]++;
+}
+
+static __always_inline void account(void *skb, u32 len, int error, const int point)
+{
+    u64 dev = 0;
+    bpf_probe_read_kernel(&dev, sizeof(dev), skb + OFF_SKB_DEV);
+    account_dev(dev, len, error, point);
 }
 """
 
@@ -158,9 +170,44 @@ TRACEPOINT_PROBE(net, napi_gro_receive_entry)
     return 0;
 }
 
+/*
+ * net_dev_xmit fires after the driver took the skb: it may be freed, or (veth) already
+ * handed to the peer with skb->dev rewritten. So the device is noted just before, at
+ * net_dev_start_xmit on the same CPU, on a small stack because a virtual device's
+ * transmit (bond, vlan) nests the transmit of the device below it.
+ */
+#define XMIT_DEPTH 4
+struct xmit_stack {
+    u64 depth;
+    u64 skb[XMIT_DEPTH];
+    u64 dev[XMIT_DEPTH];
+};
+BPF_PERCPU_ARRAY(xmits, struct xmit_stack, 1);
+
+TRACEPOINT_PROBE(net, net_dev_start_xmit)
+{
+    int zero = 0;
+    struct xmit_stack *x = xmits.lookup(&zero);
+    if (!x || x->depth >= XMIT_DEPTH)
+        return 0;
+    u32 top = x->depth & (XMIT_DEPTH - 1);
+    x->skb[top] = (u64)args->skbaddr;
+    x->dev[top] = 0;
+    bpf_probe_read_kernel(&x->dev[top], sizeof(u64), (void *)args->skbaddr + OFF_SKB_DEV);
+    x->depth++;
+    return 0;
+}
+
 TRACEPOINT_PROBE(net, net_dev_xmit)
 {
-    account(args->skbaddr, args->len, args->rc != 0, NIC_SEND);
+    int zero = 0;
+    struct xmit_stack *x = xmits.lookup(&zero);
+    if (!x || x->depth == 0)
+        return 0;
+    x->depth--;
+    u32 top = x->depth & (XMIT_DEPTH - 1);
+    if (x->skb[top] == (u64)args->skbaddr)
+        account_dev(x->dev[top], args->len, args->rc != 0, NIC_SEND);
     return 0;
 }
 """
