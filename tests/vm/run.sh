@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Boot Debian's stock kernel in qemu and run a command (default: the VM test selection)
+# inside it, on this repo, with the host's /usr and /etc. Results come back through a
+# 9p-shared directory: console.log, junit.xml, pytest.log, rc.
+#
+#   tests/vm/run.sh                 # the selection in tests/vm/selection.sh
+#   tests/vm/run.sh -- CMD...       # any shell command, run in the repo inside the guest
+#
+# Env: NETTOP_VM_BOOT=vmlinux|bzimage (default vmlinux), NETTOP_VM_TIMEOUT (seconds, default
+# 2400), NETTOP_VM_MEM (default 4G), NETTOP_VM_RESULTS (directory to keep results in).
+# Exit: the guest command's status; 2 if this machine cannot run the VM; 124 on timeout.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+
+settings=$("$here/setup.sh") || exit $?
+eval "$settings"
+
+results=${NETTOP_VM_RESULTS:-$(mktemp -d /tmp/nettop-vm.XXXXXX)}
+mkdir -p "$results"
+rm -f "$results"/{rc,junit.xml,pytest.log,console.log}
+if [ "${1:-}" = "--" ]; then
+  shift
+  printf '%q ' "$@" > "$results/cmd.sh"
+else
+  cp "$here/selection.sh" "$results/cmd.sh"
+fi
+
+case "${NETTOP_VM_BOOT:-vmlinux}" in
+  bzimage) image=$BZIMAGE ;;
+  *) image=$KERNEL ;;
+esac
+share() { echo "-virtfs local,path=$2,mount_tag=$1,security_model=none,multidevs=remap$3"; }
+
+echo "vm: booting $VERSION ($(basename "$image")) under qemu TCG; results in $results" >&2
+start=$(date +%s)
+set +e
+# shellcheck disable=SC2046
+timeout --foreground -k 10 "${NETTOP_VM_TIMEOUT:-2400}" \
+  qemu-system-x86_64 -accel tcg,thread=multi -cpu max -smp 2 -m "${NETTOP_VM_MEM:-4G}" \
+    -display none -monitor none -serial stdio -no-reboot -nic none \
+    -kernel "$image" -initrd "$INITRD" \
+    -append "console=ttyS0 quiet panic=-1 nettop.repo=$repo" \
+    $(share usr /usr ,readonly=on) $(share etc /etc ,readonly=on) \
+    $(share modules "$MODULES" ,readonly=on) $(share repo "$repo" ,readonly=on) \
+    $(share results "$results" "") \
+    </dev/null 2>&1 | tee "$results/console.log"
+status=${PIPESTATUS[0]}
+set -e
+echo "vm: qemu ran $(( $(date +%s) - start ))s" >&2
+[ $status -eq 124 ] && { echo "vm: timed out after ${NETTOP_VM_TIMEOUT:-2400}s" >&2; exit 124; }
+[ -f "$results/rc" ] || { echo "vm: the guest did not finish (qemu exit $status)" >&2; exit 1; }
+exit "$(cat "$results/rc")"
