@@ -96,7 +96,7 @@ def time_bar(timeline: Timeline, replay: bool, playing: bool, speed: float, widt
     shown = time.strftime("%H:%M:%S", time.localtime(timeline.current().time))
     return Text.assemble(
         state,
-        f"{'▶' if playing else '⏸'} {speed:g}x  {shown}  ",
+        f"{'▶' if playing else '||'} {speed:g}x  {shown}  ",
         ("█" * filled, "bold"),
         ("▁" * (width - filled), "dim"),
         f" {index + 1}/{total}",
@@ -288,7 +288,7 @@ class NettopApp(App[None]):
         load = "" if self.replay else f"load {self._loadavg()}  "
         line = Text.assemble(
             ("nettop ", "bold"),
-            f"{now}  {load}interval {interval:g}s  panes live {live}/{len(PANES)}  dropped {dropped}",
+            f"{now}  {load}interval {interval:.3g}s  panes live {live}/{len(PANES)}  dropped {dropped}",
         )
         self.query_one("#topline", Static).update(line)
         self.query_one("#timebar", Static).update(
