@@ -5,6 +5,7 @@ from __future__ import annotations
 from nettop.model.queues import QueuesSnapshot
 from nettop.model.retransmits import RetransmitsSnapshot
 from nettop.model.sizes import SizesSnapshot
+from nettop.model.sockets import SocketsSnapshot
 from nettop.model.tcp import TcpSnapshot
 
 SNAPSHOT_TYPES: dict[str, type] = {
@@ -12,4 +13,5 @@ SNAPSHOT_TYPES: dict[str, type] = {
     "sizes": SizesSnapshot,
     "queues": QueuesSnapshot,
     "retransmits": RetransmitsSnapshot,
+    "sockets": SocketsSnapshot,
 }

@@ -17,3 +17,11 @@ def format_endpoint(family: int, raw: bytes) -> tuple[int, str]:
     if address.ipv4_mapped is not None:
         return 4, str(address.ipv4_mapped)
     return 6, str(address)
+
+
+def normalize_address(text: str) -> tuple[int, str]:
+    """(4 or 6, canonical text) for an address netlink gave as text; IPv4-mapped becomes IPv4."""
+    address = ipaddress.ip_address(text)
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return 4, str(address.ipv4_mapped)
+    return address.version, str(address)

@@ -9,6 +9,7 @@ from nettop.probes.netdev_sizes import NetdevSizesProbe
 from nettop.probes.owners import SocketOwners
 from nettop.probes.retransmits import RetransmitsProbe
 from nettop.probes.socket_io import DEFAULT_MAX_SOCKETS, SocketIoProbe
+from nettop.probes.tcp_info import TcpInfoProbe
 
 
 @dataclass(frozen=True)
@@ -25,4 +26,5 @@ def build_probes(options: ProbeOptions = ProbeOptions()) -> list[Probe]:
         SocketIoProbe(options.force_source, options.max_sockets, owners),
         NetdevSizesProbe(options.force_source),
         RetransmitsProbe(options.force_source, owners),
+        TcpInfoProbe(),
     ]
