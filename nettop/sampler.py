@@ -14,7 +14,7 @@ from typing import Callable, Iterable, Mapping, Protocol
 
 from nettop.errors import ProbeUnavailable
 from nettop.model.frame import Frame
-from nettop.probes.base import Probe, ProbeState, ProbeStatus
+from nettop.probes.base import Probe, ProbeState, ProbeStatus, combine_statuses
 
 
 class FrameSource(Protocol):
@@ -88,7 +88,11 @@ class LiveSource:
 
     def statuses(self) -> dict[str, ProbeStatus]:
         with self._lock:
-            return {pane: status for probe, status in self._status.items() for pane in probe.panes}
+            per_pane: dict[str, list] = {}
+            for probe, status in self._status.items():
+                for pane in probe.panes:
+                    per_pane.setdefault(pane, []).append((probe.name, status))
+        return {pane: combine_statuses(named) for pane, named in per_pane.items()}
 
     def probe_statuses(self) -> dict[Probe, ProbeStatus]:
         with self._lock:

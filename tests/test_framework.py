@@ -100,3 +100,17 @@ def test_socket_owners_are_bounded_and_forget_the_oldest():
     owners.note(3, 300, "c")
     assert owners.lookup(2) is None and owners.lookup(1).pid == 100 and owners.lookup(3).comm == "c"
     assert len(owners) == 2 and owners.forgotten == 1
+
+
+def test_a_pane_fed_by_two_probes_is_live_when_one_is_and_says_what_is_missing():
+    a = FakeProbe("socket_io", ("sizes",))
+    b = FakeProbe("netdev_sizes", ("sizes",), fail="no tracepoint:net:napi_gro_receive_entry")
+    source = LiveSource([a, b])
+    source.start()
+    source.wait_attached(timeout=5)
+    status = source.statuses()["sizes"]
+    assert status.state is ProbeState.LIVE
+    assert status.describe() == (
+        "live (socket_io fake); partly unavailable: netdev_sizes: no tracepoint:net:napi_gro_receive_entry"
+    )
+    source.close()

@@ -85,10 +85,29 @@ class ProbeStatus:
         if self.state is ProbeState.UNAVAILABLE:
             return f"unavailable: {self.reason}"
         if self.state is ProbeState.LIVE:
-            return f"live ({self.source})"
+            partly = f"; partly unavailable: {self.reason}" if self.reason else ""
+            return f"live ({self.source}){partly}"
         if self.state is ProbeState.ATTACHING and self.source:
             return f"attaching ({self.source}: compiling BPF)"
         return self.state.value
+
+
+_READINESS = (ProbeState.CLOSED, ProbeState.WAITING, ProbeState.ATTACHING, ProbeState.UNAVAILABLE, ProbeState.LIVE)
+
+
+def combine_statuses(named: list[tuple[str, ProbeStatus]]) -> ProbeStatus:
+    """One status for a pane fed by several probes: live if any is, naming each one's part."""
+    if len(named) == 1:
+        return named[0][1]
+    live = [(name, s) for name, s in named if s.state is ProbeState.LIVE]
+    unavailable = [f"{name}: {s.reason}" for name, s in named if s.state is ProbeState.UNAVAILABLE]
+    if live and len(live) + len(unavailable) == len(named):
+        source = ", ".join(f"{name} {s.source}" for name, s in live)
+        return ProbeStatus(ProbeState.LIVE, source, "; ".join(unavailable) or None)
+    least_ready = min((s for _, s in named), key=lambda s: _READINESS.index(s.state))
+    if least_ready.state is ProbeState.UNAVAILABLE:
+        return ProbeStatus(ProbeState.UNAVAILABLE, reason="; ".join(unavailable))
+    return least_ready
 
 
 class Probe(abc.ABC):
