@@ -1,0 +1,509 @@
+"""qdisc_latency: time each packet spends in a qdisc, enqueue to dequeue, for every qdisc.
+
+The book measures this with one script per qdisc kind (qdisc-fq, qdisc-cbq, qdisc-codel,
+...). The generic qdisc tracepoints cover every kind at once.
+
+Kernel hooks, best first:
+  tracepoint  qdisc:qdisc_enqueue, qdisc:qdisc_dequeue (Linux 5.13+; dequeue since 4.16).
+              Both fire for the qdisc a device's transmit queue points at (its root, or
+              the per-queue children of mq): qdisc_enqueue in dev_qdisc_enqueue() only when
+              the enqueue succeeded, qdisc_dequeue in dequeue_skb() on every poll. A poll
+              that found nothing reports packets=0, skbaddr=NULL (skipped). A bulk dequeue
+              reports packets=n and the first skb of a list chained through skb->next
+              (try_bulk_dequeue_skb: BQL devices; try_bulk_dequeue_skb_slow: up to 8 more
+              on multi-queue ones): the probe walks up to MAX_BULK skbs of that list and
+              times each one; the rest count as missed.
+  kprobe      <kind>_enqueue / kretprobe <kind>_dequeue of the book's table (fq, fq_codel,
+              codel, cbq, cbs, red, tbf, htb, ...) for the kinds in use when nettop starts.
+              Inner qdiscs of classful ones are timed too (each kind separately); misses
+              cannot be attributed to a qdisc there. Generated and unit-tested; not runnable
+              on the development machine (no kprobes).
+
+What is counted: `packets` are the packets dequeued with a known enqueue time (a GSO skb
+counts its segments, as tc's "Sent ... pkt" does), and each is one histogram sample.
+`missed` are skbs dequeued with no start time: enqueued before nettop attached, start
+evicted from the LRU map, or requeued after the driver refused them (they were timed
+at their first dequeue). Not seen at all: packets that bypass an empty qdisc
+(TCQ_F_CAN_BYPASS: pfifo_fast, pfifo, bfifo send straight to the driver), which is why the
+pane's packet rate comes from the qdisc's own netlink counters. tbf cuts a GSO packet
+larger than its burst into segments at enqueue; those segments are missed.
+
+Qdiscs are named from netlink (pyroute2: kind, handle, parent, TCA_STATS2 counters), as
+`tc qdisc` prints them; events are keyed by the Qdisc pointer, whose device, namespace,
+handle and parent are read once per qdisc per interval.
+
+Overhead: enqueue is one LRU hash update; dequeue one per-CPU hash lookup plus, per skb,
+an LRU lookup and delete and three 2-8 byte reads. Measured: see the Queues pane report.
+Maps: --max-inflight skbs in flight (LRU), 1024 qdiscs per interval (overflow counted).
+
+Example (`nettop record`, tbf 10mbit on a veth, saturating UDP):
+  "qdiscs": [{"ifname": "ntv1h", "kind": "tbf", "handle": "8001:", "parent": "root",
+    "packets": 427, "latency_us": {"p50": 49371.2, "p99": 65011.7, "max": 51309.0, ...},
+    "stats": {"sent_packets": 427, "drops": 431, "overlimits": 858, "backlog_bytes": 63684}}]
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from typing import Any, Iterable, Mapping
+
+from nettop.errors import ProbeUnavailable
+from nettop.model.queues import QdiscQueue, QdiscStats, QueuesSnapshot
+from nettop.probes.base import EventSource, Probe, kprobes, load_bpf, tracepoints
+from nettop.probes.layout import Field, offset_defines
+from nettop.probes.timing import (
+    DEFAULT_MAX_ENTRIES,
+    DEFAULT_MAX_INFLIGHT,
+    DEVICE_FIELDS,
+    SKB_FIELDS,
+    Drain,
+    common_c,
+    latency_of,
+)
+
+MAX_BULK = 64
+TSTAMP_HORIZON_NS = 10 * 10**9
+TC_H_ROOT = 0xFFFFFFFF
+TC_H_UNSPEC = 0
+
+TRACEPOINT = EventSource("tracepoint", tracepoints("qdisc:qdisc_enqueue", "qdisc:qdisc_dequeue"))
+
+#: The book's qdisc table (BPF Performance Tools, ch. 10: qdisc-fq, qdisc-cbq, qdisc-cbs,
+#: qdisc-codel, qdisc-fq_codel, qdisc-red, qdisc-tbf), plus the other common kinds.
+#: kind -> (enqueue function, dequeue function). Kinds whose dequeue is an inline helper
+#: (pfifo, bfifo: qdisc_dequeue_head) cannot be timed this way.
+KPROBE_FUNCTIONS: dict[str, tuple[str, str]] = {
+    "fq": ("fq_enqueue", "fq_dequeue"),
+    "fq_codel": ("fq_codel_enqueue", "fq_codel_dequeue"),
+    "codel": ("codel_qdisc_enqueue", "codel_qdisc_dequeue"),
+    "cbq": ("cbq_enqueue", "cbq_dequeue"),
+    "cbs": ("cbs_enqueue", "cbs_dequeue"),
+    "red": ("red_enqueue", "red_dequeue"),
+    "tbf": ("tbf_enqueue", "tbf_dequeue"),
+    "htb": ("htb_enqueue", "htb_dequeue"),
+    "hfsc": ("hfsc_enqueue", "hfsc_dequeue"),
+    "prio": ("prio_enqueue", "prio_dequeue"),
+    "sfq": ("sfq_enqueue", "sfq_dequeue"),
+    "pfifo_fast": ("pfifo_fast_enqueue", "pfifo_fast_dequeue"),
+    "netem": ("netem_enqueue", "netem_dequeue"),
+    "cake": ("cake_enqueue", "cake_dequeue"),
+    "pie": ("pie_qdisc_enqueue", "pie_qdisc_dequeue"),
+    "fq_pie": ("fq_pie_qdisc_enqueue", "fq_pie_qdisc_dequeue"),
+}
+
+QDISC_FIELDS = (
+    Field("OFF_QDISC_HANDLE", "Qdisc", "handle"),
+    Field("OFF_QDISC_PARENT", "Qdisc", "parent"),
+    Field("OFF_QDISC_DEV_QUEUE", "Qdisc", "dev_queue"),
+    Field("OFF_TXQ_DEV", "netdev_queue", "dev"),
+)
+
+
+def kprobe_kinds(kinds: Iterable[str]) -> tuple[str, ...]:
+    """The kinds in use that the kprobe table knows, in table order."""
+    wanted = set(kinds)
+    return tuple(k for k in KPROBE_FUNCTIONS if k in wanted)
+
+
+def kprobe_source(kinds: Iterable[str]) -> EventSource:
+    hooks = []
+    for kind in kprobe_kinds(kinds):
+        enqueue, dequeue = KPROBE_FUNCTIONS[kind]
+        hooks += [*kprobes(enqueue, dequeue)]
+    return EventSource("kprobe", tuple(hooks))
+
+
+_QDISC_ENTRY_C = r"""
+static __always_inline struct lat_stats *qdisc_entry(void *qdisc)
+{
+    u64 key = (u64)qdisc;
+    struct lat_stats *s = stats.lookup(&key);
+    if (s)
+        return s;
+    struct lat_stats *tpl = blank_entry();
+    if (!tpl)
+        return 0;
+    void *txq = 0, *dev = 0;
+    bpf_probe_read_kernel(&tpl->handle, 4, qdisc + OFF_QDISC_HANDLE);
+    bpf_probe_read_kernel(&tpl->parent, 4, qdisc + OFF_QDISC_PARENT);
+    bpf_probe_read_kernel(&txq, sizeof(txq), qdisc + OFF_QDISC_DEV_QUEUE);
+    if (txq)
+        bpf_probe_read_kernel(&dev, sizeof(dev), txq + OFF_TXQ_DEV);
+    read_device(tpl, dev);
+    return insert(&key, tpl);
+}
+"""
+
+_TRACEPOINT_C = r"""
+#define MAX_BULK %(max_bulk)d
+#define TSTAMP_HORIZON_NS %(horizon)dULL
+
+BPF_TABLE("lru_hash", u64, u64, starts, %(max_inflight)d);
+
+/* No enqueue time for this skb. A segment tbf cut from a GSO packet at enqueue (the
+ * tracepoint reported the freed original) still carries the packet's skb->tstamp: TCP sets
+ * it to the departure time it handed the packet to IP (EDT, CLOCK_MONOTONIC, as
+ * bpf_ktime_get_ns). Taken only when it is in the past and recent; other clocks (receive
+ * or SO_TXTIME stamps: realtime, TAI) are decades larger and are rejected. */
+static __always_inline void timed_from_tstamp(struct lat_stats *s, void *skb, u64 now)
+{
+    u64 tstamp = 0;
+    bpf_probe_read_kernel(&tstamp, sizeof(tstamp), skb + OFF_SKB_TSTAMP);
+    if (tstamp && tstamp <= now && now - tstamp < TSTAMP_HORIZON_NS) {
+        u32 packets = skb_packets(skb);
+        add_sample(s, now - tstamp, packets);
+        s->inherited += packets;
+    } else {
+        s->other++;
+    }
+}
+
+TRACEPOINT_PROBE(qdisc, qdisc_enqueue)
+{
+    u64 skb = (u64)args->skbaddr;
+    u64 now = bpf_ktime_get_ns();
+    starts.update(&skb, &now);
+    return 0;
+}
+
+TRACEPOINT_PROBE(qdisc, qdisc_dequeue)
+{
+    int n = args->packets;
+    u64 skb = (u64)args->skbaddr;
+    if (n <= 0 || !skb)
+        return 0;  /* a poll that found the qdisc empty (or throttled) */
+    struct lat_stats *s = qdisc_entry((void *)args->qdisc);
+    if (!s)
+        return 0;
+    u64 now = bpf_ktime_get_ns();
+    for (int i = 0; i < MAX_BULK; i++) {
+        u64 *start = starts.lookup(&skb);
+        if (start) {
+            add_sample(s, now - *start, skb_packets((void *)skb));
+            starts.delete(&skb);
+        } else {
+            timed_from_tstamp(s, (void *)skb, now);
+        }
+        if (i + 1 >= n)
+            return 0;
+        u64 next = 0;
+        bpf_probe_read_kernel(&next, sizeof(next), (void *)skb + OFF_SKB_NEXT);
+        if (!next)
+            return 0;
+        skb = next;
+    }
+    s->other += n - MAX_BULK;  /* a bulk list longer than we walk */
+    return 0;
+}
+"""
+
+_KPROBE_COMMON_C = r"""
+struct start_key {
+    u64 skb;
+    u64 kind;  /* one start per qdisc kind: an skb sits in a classful qdisc and its child at once */
+};
+struct start {
+    u64 ts;
+    u64 qdisc;
+};
+BPF_TABLE("lru_hash", struct start_key, struct start, starts, %(max_inflight)d);
+
+static __always_inline int enqueued(void *skb, void *qdisc, u64 kind)
+{
+    struct start_key key = {.skb = (u64)skb, .kind = kind};
+    struct start value = {.ts = bpf_ktime_get_ns(), .qdisc = (u64)qdisc};
+    starts.update(&key, &value);
+    return 0;
+}
+
+static __always_inline int dequeued(void *skb, u64 kind)
+{
+    if (!skb)
+        return 0;
+    struct start_key key = {.skb = (u64)skb, .kind = kind};
+    struct start *start = starts.lookup(&key);
+    if (!start) {
+        count(COUNTER_MISSED);  /* a kretprobe does not know its qdisc */
+        return 0;
+    }
+    u64 delta = bpf_ktime_get_ns() - start->ts;
+    void *qdisc = (void *)start->qdisc;
+    starts.delete(&key);
+    struct lat_stats *s = qdisc_entry(qdisc);
+    if (s)
+        add_sample(s, delta, skb_packets(skb));
+    return 0;
+}
+"""
+
+_KPROBE_KIND_C = r"""
+int kprobe__%(enqueue)s(struct pt_regs *ctx, void *skb, void *sch) { return enqueued(skb, sch, %(kind_id)d); }
+int kretprobe__%(dequeue)s(struct pt_regs *ctx) { return dequeued((void *)PT_REGS_RC(ctx), %(kind_id)d); }
+"""
+
+
+def bpf_text(
+    source: str,
+    kinds: Iterable[str] = (),
+    max_entries: int = DEFAULT_MAX_ENTRIES,
+    max_inflight: int = DEFAULT_MAX_INFLIGHT,
+    btf=None,
+) -> str:
+    """The complete C program for one event source (`nettop --ebpf` prints it).
+
+    `kinds` are the qdisc kinds in use; only the kprobe source needs them."""
+    offsets = offset_defines(DEVICE_FIELDS + SKB_FIELDS + QDISC_FIELDS, btf)
+    text = common_c(offsets, max_entries) + _QDISC_ENTRY_C
+    params = {"max_inflight": max_inflight, "max_bulk": MAX_BULK, "horizon": TSTAMP_HORIZON_NS}
+    if source == "tracepoint":
+        return text + _TRACEPOINT_C % params
+    if source != "kprobe":
+        raise ValueError(f"unknown source {source}")
+    chosen = kprobe_kinds(kinds)
+    if not chosen:
+        raise ProbeUnavailable("kprobe: no qdisc in use has known enqueue/dequeue functions")
+    text += _KPROBE_COMMON_C % params
+    for kind in chosen:
+        enqueue, dequeue = KPROBE_FUNCTIONS[kind]
+        kind_id = list(KPROBE_FUNCTIONS).index(kind)
+        text += _KPROBE_KIND_C % {"enqueue": enqueue, "dequeue": dequeue, "kind_id": kind_id}
+    return text
+
+
+# -- naming and counters from netlink ---------------------------------------------------
+
+
+def tc_handle(handle: int) -> str:
+    """A qdisc handle as `tc qdisc` prints it: the major number and a colon ("8001:")."""
+    return f"{handle >> 16:x}:"
+
+
+def tc_parent(parent: int) -> str:
+    """A parent as tc prints it: "root", or major:minor ("1:10", ":1", "ffff:fff1")."""
+    if parent == TC_H_ROOT:
+        return "root"
+    if parent == TC_H_UNSPEC:
+        return "none"
+    major, minor = parent >> 16, parent & 0xFFFF
+    if major == 0:
+        return f":{minor:x}"
+    if minor == 0:
+        return f"{major:x}:"
+    return f"{major:x}:{minor:x}"
+
+
+@dataclass(frozen=True, slots=True)
+class NetlinkQdisc:
+    """One qdisc as RTM_GETQDISC reports it; counters are the kernel's running totals."""
+
+    ifindex: int
+    ifname: str
+    kind: str
+    handle: int
+    parent: int
+    sent_packets: int = 0
+    sent_bytes: int = 0
+    drops: int = 0
+    overlimits: int = 0
+    requeues: int = 0
+    backlog_bytes: int = 0
+    backlog_packets: int = 0
+
+    @property
+    def key(self) -> tuple[int, int, int]:
+        return (self.ifindex, self.handle, self.parent)
+
+
+def qdisc_from_message(message, names: Mapping[int, str]) -> NetlinkQdisc:
+    """A pyroute2 tcmsg into a NetlinkQdisc (TCA_KIND, handle, parent, TCA_STATS2)."""
+    ifindex = message["index"]
+    basic: dict = {}
+    queue: dict = {}
+    stats2 = message.get_attr("TCA_STATS2")
+    if stats2 is not None:
+        basic = stats2.get_attr("TCA_STATS_BASIC") or {}
+        queue = stats2.get_attr("TCA_STATS_QUEUE") or {}
+    return NetlinkQdisc(
+        ifindex=ifindex,
+        ifname=names.get(ifindex, f"if{ifindex}"),
+        kind=message.get_attr("TCA_KIND") or "?",
+        handle=message["handle"],
+        parent=message["parent"],
+        sent_packets=basic.get("packets", 0),
+        sent_bytes=basic.get("bytes", 0),
+        drops=queue.get("drops", 0),
+        overlimits=queue.get("overlimits", 0),
+        requeues=queue.get("requeues", 0),
+        backlog_bytes=queue.get("backlog", 0),
+        backlog_packets=queue.get("qlen", 0),
+    )
+
+
+class QdiscLister:
+    """Lists qdiscs over one rtnetlink socket, kept open between intervals."""
+
+    def __init__(self) -> None:
+        self._ipr = None
+
+    def list(self) -> list[NetlinkQdisc]:
+        try:
+            from pyroute2 import IPRoute
+        except ImportError as exc:
+            raise ProbeUnavailable("pyroute2 is not installed (needed to name qdiscs)") from exc
+        if self._ipr is None:
+            self._ipr = IPRoute()
+        names = {link["index"]: link.get_attr("IFLA_IFNAME") for link in self._ipr.get_links()}
+        return [qdisc_from_message(m, names) for m in self._ipr.get_qdiscs()]
+
+    def close(self) -> None:
+        if self._ipr is not None:
+            self._ipr.close()
+            self._ipr = None
+
+
+_U32 = 1 << 32
+_COUNTERS = ("sent_packets", "sent_bytes", "drops", "overlimits", "requeues")
+
+
+def counter_delta(now: int, before: int, width: int = _U32) -> int:
+    """Growth of a kernel counter: across one wrap of a `width` counter, or from zero
+    when it went back by more than half its range less (the qdisc was replaced)."""
+    if now >= before:
+        return now - before
+    if before - now > width // 2:
+        return now + width - before
+    return now
+
+
+class CounterDeltas:
+    """Per-interval deltas of every qdisc's netlink counters (backlog stays a level)."""
+
+    def __init__(self) -> None:
+        self._previous: dict[tuple, NetlinkQdisc] = {}
+
+    def step(self, qdiscs: Iterable[NetlinkQdisc]) -> dict[tuple, QdiscStats]:
+        """A qdisc seen for the first time counts from zero: it was created in the interval."""
+        current = {(q.key, q.kind): q for q in qdiscs}
+        deltas = {}
+        for key, q in current.items():
+            before = self._previous.get(key)
+            values = {}
+            for name in _COUNTERS:
+                # sent_bytes is 64-bit in TCA_STATS_BASIC; packets and the queue counters 32-bit.
+                width = 1 << 64 if name == "sent_bytes" else _U32
+                values[name] = counter_delta(getattr(q, name), 0 if before is None else getattr(before, name), width)
+            deltas[q.key] = QdiscStats(**values, backlog_bytes=q.backlog_bytes, backlog_packets=q.backlog_packets)
+        self._previous = current
+        return deltas
+
+
+def own_netns() -> int:
+    try:
+        return os.stat("/proc/self/ns/net").st_ino
+    except OSError:
+        return 0
+
+
+def build_snapshot(
+    entries: Iterable[dict[str, Any]],
+    netlink: Iterable[NetlinkQdisc],
+    stats: Mapping[tuple, QdiscStats],
+    netns: int,
+    source: str,
+    dropped: int = 0,
+    missed: int = 0,
+) -> QueuesSnapshot:
+    """One row per qdisc netlink lists (timed or not) plus qdiscs seen only by BPF
+    (another network namespace: named by the device name BPF read, kind unknown)."""
+    listed = {q.key: q for q in netlink}
+    rows: dict[tuple, QdiscQueue] = {
+        key: QdiscQueue(q.ifname, q.ifindex, q.kind, tc_handle(q.handle), tc_parent(q.parent), stats=stats.get(key))
+        for key, q in listed.items()
+    }
+    for entry in entries:
+        if entry["meta"] is None:
+            continue
+        ifindex, entry_netns, handle, parent, name = entry["meta"]
+        latency = latency_of(entry)
+        key = (ifindex, handle, parent)
+        timed = QdiscQueue(
+            name or f"if{ifindex}", ifindex, "?", tc_handle(handle), tc_parent(parent),
+            latency.count, entry["other"], entry["inherited"], latency,
+        )
+        if entry_netns == netns and key in rows:
+            row = rows[key]
+            rows[key] = replace(
+                row, packets=row.packets + timed.packets, missed=row.missed + timed.missed,
+                inherited=row.inherited + timed.inherited, latency=row.latency.merge(timed.latency),
+            )
+        else:
+            foreign = ("ns", entry_netns, key)
+            rows[foreign] = rows[foreign].merge(timed) if foreign in rows else timed
+    missed_total = missed + sum(r.missed for r in rows.values())
+    return QueuesSnapshot(f"qdisc {source}", dropped, missed_total, qdiscs=tuple(rows.values()))
+
+
+class QdiscLatencyProbe(Probe):
+    name = "qdisc_latency"
+    panes = ("queues",)
+    sources = (TRACEPOINT,)  # plus a kprobe source built by select() from the kinds in use
+
+    def __init__(
+        self,
+        forced_source: str | None = None,
+        max_inflight: int = DEFAULT_MAX_INFLIGHT,
+        lister: QdiscLister | None = None,
+    ) -> None:
+        super().__init__(forced_source)
+        self.max_inflight = max_inflight
+        self.lister = lister or QdiscLister()
+        self.kinds: tuple[str, ...] = ()
+        self._bpf = None
+        self._drain = Drain()
+        self._deltas = CounterDeltas()
+        self._netns = own_netns()
+
+    def select(self) -> EventSource:
+        """The kprobe source's hooks depend on the qdisc kinds in use when nettop starts."""
+        missing = TRACEPOINT.missing_hooks()
+        if self.forced_source == "kprobe" or missing:
+            self.kinds = tuple(sorted({q.kind for q in self.lister.list()}))
+            fallback = kprobe_source(self.kinds)
+            if not fallback.hooks:
+                reason = f"tracepoint: no {', '.join(map(str, missing))}; " if missing else ""
+                in_use = ", ".join(self.kinds) or "none"
+                raise ProbeUnavailable(f"{reason}kprobe: no qdisc in use ({in_use}) has known enqueue/dequeue functions")
+            self.sources = (TRACEPOINT, fallback)
+        return super().select()
+
+    def program_text(self) -> str:
+        source = self.source or self.select()
+        return bpf_text(source.name, self.kinds, max_inflight=self.max_inflight)
+
+    def start(self) -> None:
+        self._bpf = load_bpf(self.program_text())
+        self._deltas.step(self.lister.list())  # baseline once attached, so both count the same packets
+
+    def poll(self, interval: float) -> Mapping[str, Any]:
+        assert self._bpf is not None and self.source is not None
+        entries = [entry for _, entry in self._drain.entries(self._bpf)]
+        dropped, missed = self._drain.counters(self._bpf)
+        netlink = self.lister.list()
+        stats = self._deltas.step(netlink)
+        return {"queues": build_snapshot(entries, netlink, stats, self._netns, self.source.name, dropped, missed)}
+
+    def close(self) -> None:
+        if self._bpf is not None:
+            self._bpf.cleanup()
+            self._bpf = None
+        self.lister.close()
+
+
+def qdiscs_by_device(qdiscs: Iterable[NetlinkQdisc]) -> dict[str, list[str]]:
+    """For `doctor`: each device's qdiscs as tc names them ("tbf 8001: root")."""
+    devices: dict[str, list[str]] = {}
+    for q in sorted(qdiscs, key=lambda q: (q.ifindex, q.parent != TC_H_ROOT, q.handle)):
+        devices.setdefault(q.ifname, []).append(f"{q.kind} {tc_handle(q.handle)} {tc_parent(q.parent)}")
+    return devices
+

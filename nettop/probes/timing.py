@@ -1,0 +1,189 @@
+"""What the two queue-latency probes (qdisc_latency, nettxlat) share: one per-CPU stats
+layout, the BPF C that fills it, and the Python that drains it.
+
+Both time an skb between two events, keyed by its address in a bounded LRU hash (so an
+skb that never reaches the second event — dropped, purged, forwarded — cannot hold its
+slot forever: the LRU map evicts the oldest start when full). Samples go into a log2
+histogram of microseconds, weighted by the packets the skb carries (GSO segments count
+as `tc` counts them), plus the exact maximum.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+from nettop.model.histogram import Histogram
+from nettop.model.queues import Latency
+from nettop.probes.layout import Field
+
+SLOTS = 32
+DEFAULT_MAX_ENTRIES = 1024  # qdiscs or devices per interval
+DEFAULT_MAX_INFLIGHT = 16384  # skbs between their two events at once
+
+COUNTER_DROPPED = 0  # stats entries that did not fit in the map
+COUNTER_MISSED = 1  # second events whose start is unknown and that no entry can take
+
+DEVICE_FIELDS = (
+    Field("OFF_DEV_IFINDEX", "net_device", "ifindex"),
+    Field("OFF_DEV_NAME", "net_device", "name"),
+    Field("OFF_DEV_NET", "net_device", "nd_net"),
+    Field("OFF_NET_NS_INUM", "net", "ns.inum"),
+)
+SKB_FIELDS = (
+    Field("OFF_SKB_NEXT", "sk_buff", "next"),
+    Field("OFF_SKB_DEV", "sk_buff", "dev"),
+    Field("OFF_SKB_TSTAMP", "sk_buff", "tstamp"),
+    Field("OFF_SKB_HEAD", "sk_buff", "head"),
+    Field("OFF_SKB_END", "sk_buff", "end"),
+    Field("OFF_SHINFO_GSO_SIZE", "skb_shared_info", "gso_size"),
+    Field("OFF_SHINFO_GSO_SEGS", "skb_shared_info", "gso_segs"),
+)
+
+# struct lat_stats below: 184 bytes, a multiple of 8 as per-CPU values must be.
+STATS = struct.Struct(f"<3Q{SLOTS}I4I16s")
+
+COMMON_C = r"""
+#include <uapi/linux/ptrace.h>
+
+#define SLOTS %(slots)d
+#define COUNTER_DROPPED %(dropped)d
+#define COUNTER_MISSED %(missed)d
+%(offsets)s
+
+struct lat_stats {
+    u64 other;    /* qdisc: skbs dequeued with no start time; device: packets sent */
+    u64 inherited;  /* qdisc: packets timed from the skb->tstamp they inherited (see qdisc_latency) */
+    u64 max_ns;
+    u32 hist[SLOTS];  /* packets per log2 microsecond slot */
+    u32 ifindex;
+    u32 netns;
+    u32 handle;
+    u32 parent;
+    char name[16];
+};
+
+BPF_PERCPU_HASH(stats, u64, struct lat_stats, %(max_entries)d);
+BPF_PERCPU_ARRAY(entry_template, struct lat_stats, 1);
+BPF_PERCPU_ARRAY(counters, u64, 2);
+
+static __always_inline void count(int which)
+{
+    u64 *n = counters.lookup(&which);
+    if (n)
+        (*n)++;
+}
+
+static __always_inline struct lat_stats *blank_entry(void)
+{
+    int zero = 0;
+    struct lat_stats *tpl = entry_template.lookup(&zero);
+    if (tpl)
+        __builtin_memset(tpl, 0, sizeof(*tpl));
+    return tpl;
+}
+
+static __always_inline void read_device(struct lat_stats *tpl, void *dev)
+{
+    void *net = 0;
+    if (!dev)
+        return;
+    bpf_probe_read_kernel(&tpl->ifindex, 4, dev + OFF_DEV_IFINDEX);
+    bpf_probe_read_kernel_str(tpl->name, sizeof(tpl->name), dev + OFF_DEV_NAME);
+    bpf_probe_read_kernel(&net, sizeof(net), dev + OFF_DEV_NET);
+    if (net)
+        bpf_probe_read_kernel(&tpl->netns, 4, net + OFF_NET_NS_INUM);
+}
+
+static __always_inline struct lat_stats *insert(u64 *key, struct lat_stats *tpl)
+{
+    if (stats.update(key, tpl)) {
+        count(COUNTER_DROPPED);
+        return 0;
+    }
+    return stats.lookup(key);
+}
+
+static __always_inline void add_sample(struct lat_stats *s, u64 delta_ns, u32 packets)
+{
+    u64 us = delta_ns / 1000;
+    u32 slot = us ? bpf_log2l(us) : 0;
+    if (slot >= SLOTS)
+        slot = SLOTS - 1;
+    s->hist[slot] += packets;
+    if (delta_ns > s->max_ns)
+        s->max_ns = delta_ns;
+}
+
+/* Packets as tc counts them: a GSO skb counts once per segment. Assumes a 64-bit kernel,
+ * where sk_buff.end is an offset from head. */
+static __always_inline u32 skb_packets(void *skb)
+{
+    u64 head = 0;
+    u32 end = 0;
+    u16 gso_size = 0, gso_segs = 0;
+    bpf_probe_read_kernel(&head, sizeof(head), skb + OFF_SKB_HEAD);
+    bpf_probe_read_kernel(&end, sizeof(end), skb + OFF_SKB_END);
+    bpf_probe_read_kernel(&gso_size, 2, (void *)(head + end + OFF_SHINFO_GSO_SIZE));
+    if (!gso_size)
+        return 1;
+    bpf_probe_read_kernel(&gso_segs, 2, (void *)(head + end + OFF_SHINFO_GSO_SEGS));
+    return gso_segs ? gso_segs : 1;
+}
+"""
+
+
+def common_c(offsets: str, max_entries: int) -> str:
+    return COMMON_C % {
+        "slots": SLOTS,
+        "dropped": COUNTER_DROPPED,
+        "missed": COUNTER_MISSED,
+        "offsets": offsets,
+        "max_entries": max_entries,
+    }
+
+
+def merge_cpu_values(per_cpu: list[tuple]) -> dict[str, Any]:
+    """Sum one entry's per-CPU copies; identity from the CPU that created it."""
+    other = 0
+    inherited = 0
+    max_ns = 0
+    hist = [0] * SLOTS
+    meta = None
+    for v in per_cpu:
+        other += v[0]
+        inherited += v[1]
+        max_ns = max(max_ns, v[2])
+        for i, n in enumerate(v[3 : 3 + SLOTS]):
+            if n:
+                hist[i] += n
+        ifindex, netns, handle, parent, name = v[3 + SLOTS :]
+        if meta is None and (ifindex or name.strip(b"\0")):
+            meta = (ifindex, netns, handle, parent, name.split(b"\0", 1)[0].decode("utf-8", "replace"))
+    return {"other": other, "inherited": inherited, "max_ns": max_ns, "hist": hist, "meta": meta}
+
+
+def latency_of(entry: dict[str, Any]) -> Latency:
+    histogram = Histogram.from_slots(entry["hist"])
+    return Latency(histogram, entry["max_ns"] / 1000 if histogram.count else None)
+
+
+class Drain:
+    """Reads a loaded program's stats map and counters once per interval."""
+
+    def __init__(self) -> None:
+        self._totals = [0, 0]
+
+    def entries(self, bpf) -> list[tuple[int, dict[str, Any]]]:
+        return [
+            (getattr(key, "value", key), merge_cpu_values([STATS.unpack(bytes(v)) for v in value]))
+            for key, value in bpf["stats"].items_lookup_and_delete_batch()
+        ]
+
+    def counters(self, bpf) -> tuple[int, int]:
+        """(dropped, missed) in this interval."""
+        table = bpf["counters"]
+        now = [sum(table.getvalue(i)) for i in (COUNTER_DROPPED, COUNTER_MISSED)]
+        deltas = (now[0] - self._totals[0], now[1] - self._totals[1])
+        self._totals = now
+        return deltas
