@@ -52,6 +52,14 @@ class RetransmitFlow:
         """Identity across intervals; the owner may become known later, so it is not part of it."""
         return (self.family, self.laddr, self.lport, self.raddr, self.rport, self.state)
 
+    def merge(self, later: RetransmitFlow) -> RetransmitFlow:
+        """The same flow over two intervals: counts add up, the latest known owner wins."""
+        known = later if later.pid is not None else self
+        return RetransmitFlow(
+            known.pid, known.comm, self.family, self.laddr, self.lport, self.raddr, self.rport, self.state,
+            self.events + later.events, self.segments + later.segments, max(self.last_seen, later.last_seen),
+        )
+
     def to_record(self) -> dict[str, Any]:
         return {
             "pid": _pid_record(self.pid),
