@@ -254,7 +254,8 @@ class SizesPane(Vertical):
         dropped = self.snapshot.dropped if self.snapshot else 0
         forgotten = self.process_totals.forgotten + self.device_totals.forgotten
         return (
-            f"{'since start' if self.cumulative else 'this interval'} (c toggles)  {shown} processes  {len(self.devices())} devices  source {source}  dropped {dropped}"
+            f"{'since start' if self.cumulative else 'this interval'} (c)  {shown} processes  "
+            f"{len(self.devices())} devices  source {source}  dropped {dropped}"
             + (f"  forgotten {forgotten}" if self.cumulative and forgotten else "")
         )
 
