@@ -191,13 +191,13 @@ class DeviceLatency:
 
 
 def _join_sources(a: str, b: str) -> str:
-    parts = [p for p in (*a.split(", "), *b.split(", ")) if p]
-    return ", ".join(dict.fromkeys(parts))
+    parts = [p for p in (*a.split("+"), *b.split("+")) if p]
+    return "+".join(dict.fromkeys(parts))
 
 
 @dataclass(frozen=True, slots=True)
 class QueuesSnapshot:
-    source: str  # e.g. "qdisc tracepoint, device tracepoint"
+    source: str  # event sources of the probes that fed it, joined with "+" when they differ
     dropped: int = 0  # qdisc/device entries lost to a full kernel map
     missed: int = 0  # dequeues (and for devices, nothing) that found no start time
     qdiscs: tuple[QdiscQueue, ...] = field(default_factory=tuple)

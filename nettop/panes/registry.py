@@ -11,6 +11,7 @@ from typing import Callable
 
 from textual.widget import Widget
 
+from nettop.panes.queues import QueuesPane
 from nettop.panes.retransmits import RetransmitsPane
 from nettop.panes.sizes import SizesPane
 from nettop.panes.tcp import TcpPane
@@ -27,4 +28,5 @@ PANES: tuple[PaneSpec, ...] = (
     PaneSpec("tcp", "TCP", TcpPane),
     PaneSpec("sizes", "Sizes", SizesPane),
     PaneSpec("retransmits", "Retransmits", RetransmitsPane),
+    PaneSpec("queues", "Queues", QueuesPane),
 )

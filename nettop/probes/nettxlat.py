@@ -154,7 +154,7 @@ def build_snapshot(entries: Iterable[dict[str, Any]], source: str, dropped: int 
         device = DeviceLatency(name or f"if{ifindex}", ifindex, netns, entry["other"], latency_of(entry))
         # A device freed and another allocated at the same address within one interval.
         devices[device.key] = devices[device.key].merge(device) if device.key in devices else device
-    return QueuesSnapshot(f"device {source}", dropped, devices=tuple(devices.values()))
+    return QueuesSnapshot(source, dropped, devices=tuple(devices.values()))
 
 
 class NetTxLatencyProbe(Probe):

@@ -441,7 +441,7 @@ def build_snapshot(
             foreign = ("ns", entry_netns, key)
             rows[foreign] = rows[foreign].merge(timed) if foreign in rows else timed
     missed_total = missed + sum(r.missed for r in rows.values())
-    return QueuesSnapshot(f"qdisc {source}", dropped, missed_total, qdiscs=tuple(rows.values()))
+    return QueuesSnapshot(source, dropped, missed_total, qdiscs=tuple(rows.values()))
 
 
 class QdiscLatencyProbe(Probe):

@@ -6,7 +6,9 @@ from dataclasses import dataclass
 
 from nettop.probes.base import Probe
 from nettop.probes.netdev_sizes import NetdevSizesProbe
+from nettop.probes.nettxlat import NetTxLatencyProbe
 from nettop.probes.owners import SocketOwners
+from nettop.probes.qdisc_latency import QdiscLatencyProbe
 from nettop.probes.retransmits import RetransmitsProbe
 from nettop.probes.socket_io import DEFAULT_MAX_SOCKETS, SocketIoProbe
 from nettop.probes.tcp_info import TcpInfoProbe
@@ -27,4 +29,6 @@ def build_probes(options: ProbeOptions = ProbeOptions()) -> list[Probe]:
         NetdevSizesProbe(options.force_source),
         RetransmitsProbe(options.force_source, owners),
         TcpInfoProbe(),
+        QdiscLatencyProbe(options.force_source),
+        NetTxLatencyProbe(options.force_source),
     ]
