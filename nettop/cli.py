@@ -182,6 +182,10 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     print("panes:")
     lines, runnable = doctor_lines(build_probes(probe_options(args)), attach=machine_problem() is None)
     print("\n".join(lines))
+    from nettop.probes.qdisc_latency import doctor_lines as qdisc_lines
+
+    print("qdiscs (tc names):")
+    print("\n".join(qdisc_lines()))
     return 0 if runnable.get("tcp") else 1
 
 

@@ -203,6 +203,7 @@ class QueuesPane(Vertical):
         self.interval = 1.0
         self.history = P99History(history)
         self.rows: dict[str, QueueRow] = {}
+        self.detail_view: Group = detail(None, 1.0, [])
 
     def compose(self) -> ComposeResult:
         yield Static("no data yet", id="queues-summary", classes="pane-summary")
@@ -211,7 +212,7 @@ class QueuesPane(Vertical):
             table.add_column(label, key=key)
         yield table
         with VerticalScroll(id="queues-detail"):
-            yield Static(detail(None, 1.0, []), id="queues-hist")
+            yield Static(self.detail_view, id="queues-hist")
 
     def show(self, snapshot: QueuesSnapshot | None, interval: float) -> None:
         if snapshot is not None and snapshot is not self.snapshot:
@@ -241,7 +242,8 @@ class QueuesPane(Vertical):
     def update_detail(self) -> None:
         row = self.selected_row()
         trend = self.history.values(row.key) if row else []
-        self.query_one("#queues-hist", Static).update(detail(row, self.interval, trend))
+        self.detail_view = detail(row, self.interval, trend)
+        self.query_one("#queues-hist", Static).update(self.detail_view)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         self.update_detail()

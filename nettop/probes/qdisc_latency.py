@@ -50,6 +50,7 @@ from typing import Any, Iterable, Mapping
 
 from nettop.errors import ProbeUnavailable
 from nettop.model.queues import QdiscQueue, QdiscStats, QueuesSnapshot
+from nettop.panes.text import printable
 from nettop.probes.base import EventSource, Probe, kprobes, load_bpf, tracepoints
 from nettop.probes.layout import Field, offset_defines
 from nettop.probes.timing import (
@@ -507,3 +508,17 @@ def qdiscs_by_device(qdiscs: Iterable[NetlinkQdisc]) -> dict[str, list[str]]:
         devices.setdefault(q.ifname, []).append(f"{q.kind} {tc_handle(q.handle)} {tc_parent(q.parent)}")
     return devices
 
+
+
+def doctor_lines() -> list[str]:
+    """`doctor`'s qdisc section: each device's qdiscs, or why they cannot be listed."""
+    lister = QdiscLister()
+    try:
+        devices = qdiscs_by_device(lister.list())
+    except ProbeUnavailable as exc:
+        return [f"  unavailable: {exc}"]
+    except OSError as exc:
+        return [f"  netlink failed: {exc}"]
+    finally:
+        lister.close()
+    return [f"  {printable(name):<12} {', '.join(qdiscs)}" for name, qdiscs in devices.items()]
