@@ -258,7 +258,7 @@ class NettopApp(App[None]):
     def show_frame(self, frame: Frame) -> None:
         self.shown = frame
         for spec in PANES:
-            self.pane(spec.key).show(frame.panes.get(spec.key), frame.interval)
+            self.pane(spec.key).show(spec.data(frame), frame.interval)
         self._update_topline()
 
     def pane(self, key: str):
@@ -282,7 +282,7 @@ class NettopApp(App[None]):
     def _update_topline(self) -> None:
         statuses = self.source.statuses()
         now = time.strftime("%H:%M:%S", time.localtime(self.shown.time if self.shown else self._clock()))
-        live = sum(1 for spec in PANES if (s := statuses.get(spec.key)) and s.state is ProbeState.LIVE)
+        live = sum(1 for spec in PANES if (s := statuses.get(spec.status_key)) and s.state is ProbeState.LIVE)
         dropped = sum(getattr(snapshot, "dropped", 0) for snapshot in (self.shown.panes.values() if self.shown else ()))
         interval = self.shown.interval if self.replay and self.shown else self.interval
         load = "" if self.replay else f"load {self._loadavg()}  "
@@ -295,7 +295,7 @@ class NettopApp(App[None]):
             time_bar(self.timeline, self.replay, self.playing if self.replay else self.timeline.following, self.speed)
         )
         for spec in PANES:
-            self._update_pane_status(spec, statuses.get(spec.key))
+            self._update_pane_status(spec, statuses.get(spec.status_key))
 
     def _update_pane_status(self, spec: PaneSpec, status: ProbeStatus | None) -> None:
         widget = self.query_one(f"#{spec.key}-status", Static)

@@ -11,6 +11,7 @@ from nettop.model.frame import Frame
 from nettop.model.histogram import Histogram, log2_bounds, log2_slot
 from nettop.model.sizes import DeviceSizes, IoSizes, ProcessSizes, SizesSnapshot
 from nettop.panes.histogram import HistogramView, bucket_label, hist_lines, render_plain
+from nettop.panes.registry import PANES
 from nettop.panes.sizes import Totals
 
 
@@ -61,7 +62,7 @@ def detail(app, which):
 
 
 async def start(pilot, app, *frames):
-    await pilot.press("2")
+    await pilot.press(str(next(i for i, spec in enumerate(PANES, start=1) if spec.key == "sizes")))
     for f in frames:
         app.accept_frame(f)
     await pilot.pause()

@@ -48,3 +48,18 @@ def kb(n_bytes: int) -> str:
 
 def endpoint(address: str, port: int) -> str:
     return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+
+
+SPARK_BARS = " ▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: list[float], peak: float | None = None) -> str:
+    """One character per value, scaled to `peak` (default: the largest); zero is a blank,
+    any traffic at all at least the lowest bar."""
+    top = max(values, default=0.0) if peak is None else peak
+    if top <= 0:
+        return " " * len(values)
+    steps = len(SPARK_BARS) - 1
+    return "".join(
+        SPARK_BARS[0] if v <= 0 else SPARK_BARS[max(1, min(steps, round(steps * v / top)))] for v in values
+    )

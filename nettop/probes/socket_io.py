@@ -6,7 +6,10 @@ the hot path is a hash lookup keyed by (socket, process) and a few per-CPU adds.
 
 Kernel hooks, best first:
   tracepoint  sock:sock_send_length, sock:sock_recv_length (Linux 6.1+; process context)
-  kprobe      sock_sendmsg/sock_recvmsg entry and return (the book's socksize route)
+  kprobe      __sock_sendmsg (or sock_sendmsg before it existed) and sock_recvmsg, entry and
+              return (the book's socksize route). Kernels with __sock_sendmsg (6.1.56+, 6.6+)
+              send user data through it and leave sock_sendmsg to in-kernel callers; hooking
+              it counts the same calls as the tracepoints (checked on Debian's 6.1 in the VM)
 Socket addresses are read once per socket per interval, at offsets from the running
 kernel's BTF (never through the installed headers, which may be for another kernel).
 
@@ -31,13 +34,15 @@ from nettop.model.sizes import IoSizes, ProcessSizes, SizesSnapshot
 from nettop.model.tcp import TcpConnection, TcpSnapshot
 from nettop.probes.addresses import format_endpoint
 from nettop.probes.base import EventSource, Probe, kprobes, load_bpf, tracepoints
+from nettop.probes.cbits import LOG2_SLOT_C
 from nettop.probes.layout import SOCK_ADDRESS_FIELDS, Field, offset_defines
 from nettop.probes.owners import SocketOwners
 
 SLOTS = 32
 DEFAULT_MAX_SOCKETS = 16384
 TRACEPOINT = EventSource("tracepoint", tracepoints("sock:sock_send_length", "sock:sock_recv_length"))
-KPROBE = EventSource("kprobe", kprobes("sock_sendmsg", "sock_recvmsg"))
+KPROBE = EventSource("kprobe", kprobes("__sock_sendmsg", "sock_recvmsg"))
+KPROBE_BEFORE_6_6 = EventSource("kprobe", kprobes("sock_sendmsg", "sock_recvmsg"))
 
 KPROBE_FIELDS = (
     Field("OFF_SOCKET_SK", "socket", "sk"),
@@ -61,7 +66,7 @@ _COMMON_C = r"""
 #define AF_UNIX 1
 #endif
 %(offsets)s
-
+%(log2_slot)s
 struct sock_key {
     u64 sk;
     u32 tgid;
@@ -136,9 +141,7 @@ static __always_inline void account(void *sk, u16 family, u16 protocol, int ret,
         s->errors[dir]++;
         return;
     }
-    u32 slot = ret ? bpf_log2l(ret) : 0;
-    if (slot >= SLOTS)
-        slot = SLOTS - 1;
+    u32 slot = log2_slot(ret, SLOTS);
     s->calls[dir]++;
     s->bytes[dir] += ret;
     s->hist[dir * SLOTS + slot]++;
@@ -191,18 +194,20 @@ static __always_inline int finish(struct pt_regs *ctx, const int dir)
     return 0;
 }
 
-int kprobe__sock_sendmsg(struct pt_regs *ctx, void *sock) { return remember(sock, 0); }
-int kretprobe__sock_sendmsg(struct pt_regs *ctx) { return finish(ctx, DIR_TX); }
+int kprobe__%(send)s(struct pt_regs *ctx, void *sock) { return remember(sock, 0); }
+int kretprobe__%(send)s(struct pt_regs *ctx) { return finish(ctx, DIR_TX); }
 int kprobe__sock_recvmsg(struct pt_regs *ctx, void *sock, void *msg, int flags) { return remember(sock, flags); }
 int kretprobe__sock_recvmsg(struct pt_regs *ctx) { return finish(ctx, DIR_RX); }
 """
 
 
-def bpf_text(source: str, max_sockets: int = DEFAULT_MAX_SOCKETS, btf=None) -> str:
+def bpf_text(source: str, max_sockets: int = DEFAULT_MAX_SOCKETS, btf=None, send_function: str = "__sock_sendmsg") -> str:
     """The complete C program for one event source (shown by `nettop --ebpf`)."""
     fields = SOCK_ADDRESS_FIELDS + (KPROBE_FIELDS if source == "kprobe" else ())
-    common = _COMMON_C % {"slots": SLOTS, "max_sockets": max_sockets, "offsets": offset_defines(fields, btf)}
-    return common + (_KPROBE_C if source == "kprobe" else _TRACEPOINT_C)
+    common = _COMMON_C % {
+        "slots": SLOTS, "max_sockets": max_sockets, "offsets": offset_defines(fields, btf), "log2_slot": LOG2_SLOT_C,
+    }
+    return common + (_KPROBE_C % {"send": send_function} if source == "kprobe" else _TRACEPOINT_C)
 
 
 def _protocol_name(family: int, protocol: int) -> str:
@@ -275,7 +280,7 @@ def build_snapshots(entries: list[tuple[int, dict[str, Any]]], source: str, drop
 class SocketIoProbe(Probe):
     name = "socket_io"
     panes = ("tcp", "sizes")
-    sources = (TRACEPOINT, KPROBE)
+    sources = (TRACEPOINT, KPROBE, KPROBE_BEFORE_6_6)
 
     def __init__(
         self,
@@ -291,7 +296,7 @@ class SocketIoProbe(Probe):
 
     def program_text(self) -> str:
         source = self.source or self.select()
-        return bpf_text(source.name, self.max_sockets)
+        return bpf_text(source.name, self.max_sockets, send_function=source.hooks[0].target)
 
     def start(self) -> None:
         self._bpf = load_bpf(self.program_text())  # BCC auto-attaches the named probe functions

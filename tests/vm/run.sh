@@ -5,6 +5,7 @@
 #
 #   tests/vm/run.sh                 # the selection in tests/vm/selection.sh
 #   tests/vm/run.sh -- CMD...       # any shell command, run in the repo inside the guest
+#   tests/vm/run.sh --script FILE   # a bash script from the host, run the same way
 #
 # Env: NETTOP_VM_BOOT=vmlinux|bzimage (default vmlinux), NETTOP_VM_TIMEOUT (seconds, default
 # 2400), NETTOP_VM_MEM (default 4G), NETTOP_VM_RESULTS (directory to keep results in).
@@ -22,6 +23,8 @@ rm -f "$results"/{rc,junit.xml,pytest.log,console.log}
 if [ "${1:-}" = "--" ]; then
   shift
   printf '%q ' "$@" > "$results/cmd.sh"
+elif [ "${1:-}" = "--script" ]; then
+  cp "$2" "$results/cmd.sh"
 else
   cp "$here/selection.sh" "$results/cmd.sh"
 fi

@@ -1,0 +1,232 @@
+"""The pure half of the host view and the socket detail: grouping, joins, bounded history.
+
+The host view groups the TCP pane's connections by remote host, local process or remote
+port; retransmits come from the retransmits pane's flows when that pane is live, else
+from the tcp_info probe's per-socket counters. Everything here is a function of frames,
+so a replayed recording gives the same rows as the live run did.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from nettop.model.frame import Frame
+from nettop.panes.text import endpoint, rate, sparkline
+
+GROUPINGS = ("host", "process", "port")
+GROUPING_TITLES = {"host": "remote host", "process": "local process", "port": "remote port"}
+WINDOW_SECONDS = 60.0
+SPARK_WIDTH = 12
+HISTORY_KEYS = 4096
+
+Endpoints = tuple[str, int, str, int]  # laddr, lport, raddr, rport
+
+
+def service_name(port: int) -> str:
+    """/etc/services' name for a TCP port (a file read, never the network), or ""."""
+    try:
+        return socket.getservbyport(port, "tcp")
+    except (OSError, OverflowError):
+        return ""
+
+
+@dataclass(frozen=True)
+class Selector:
+    """Which sockets a detail view shows: one group of the host view, or one connection."""
+
+    grouping: str  # "host", "process", "port" or "socket"
+    key: str
+    label: str
+    endpoints: Endpoints | None = None  # for grouping "socket"
+
+    @classmethod
+    def for_connection(cls, connection: Any) -> Selector:
+        ends = (connection.laddr, connection.lport, connection.raddr, connection.rport)
+        label = f"{endpoint(connection.laddr, connection.lport)} -> {endpoint(connection.raddr, connection.rport)}"
+        return cls("socket", str(ends), label, ends)
+
+    def matches(self, pid: int | None, ends: Endpoints) -> bool | None:
+        """True/False, or None when it cannot tell (a process group and no known owner)."""
+        if self.grouping == "host":
+            return ends[2] == self.key
+        if self.grouping == "port":
+            return str(ends[3]) == self.key
+        if self.grouping == "socket":
+            return ends == self.endpoints
+        if pid is None:
+            return None
+        return str(pid) == self.key
+
+
+def group_key(connection: Any, grouping: str) -> str:
+    if grouping == "host":
+        return connection.raddr
+    if grouping == "process":
+        return str(connection.pid)
+    return str(connection.rport)
+
+
+def endpoints_of(item: Any) -> Endpoints:
+    return (item.laddr, item.lport, item.raddr, item.rport)
+
+
+@dataclass
+class GroupRow:
+    key: str
+    label: str
+    connections: set = field(default_factory=set)
+    rx_bytes: int = 0
+    tx_bytes: int = 0
+    processes: dict[int, str] = field(default_factory=dict)  # pid -> comm
+    hosts: set = field(default_factory=set)
+    retransmits: int = 0  # segments, this interval
+
+    @property
+    def total_bytes(self) -> int:
+        return self.rx_bytes + self.tx_bytes
+
+
+def owners(frame: Frame) -> dict[Endpoints, tuple[int, str]]:
+    """Who owns each connection of this interval (the TCP pane's pid/comm)."""
+    tcp = frame.panes.get("tcp")
+    return {endpoints_of(c): (c.pid, c.comm) for c in (tcp.connections if tcp else ())}
+
+
+def retransmit_segments(frame: Frame) -> list[tuple[Endpoints, int | None, int]]:
+    """(endpoints, pid or None, segments) retransmitted this interval, from the
+    retransmits pane when live, else from the tcp_info probe's counters."""
+    flows = frame.panes.get("retransmits")
+    if flows is not None:
+        return [(endpoints_of(f), f.pid, f.segments) for f in flows.flows]
+    sockets = frame.panes.get("sockets")
+    return [(s.endpoints, None, s.retrans_delta) for s in (sockets.sockets if sockets else ()) if s.retrans_delta]
+
+
+def build_groups(frame: Frame, grouping: str) -> dict[str, GroupRow]:
+    tcp = frame.panes.get("tcp")
+    groups: dict[str, GroupRow] = {}
+    for c in tcp.connections if tcp else ():
+        key = group_key(c, grouping)
+        row = groups.get(key)
+        if row is None:
+            row = groups[key] = GroupRow(key, group_label(key, grouping, c.comm))
+        row.connections.add(endpoints_of(c))
+        row.rx_bytes += c.rx_bytes
+        row.tx_bytes += c.tx_bytes
+        row.processes[c.pid] = c.comm
+        row.hosts.add(c.raddr)
+    known = owners(frame)
+    for ends, pid, segments in retransmit_segments(frame):
+        if pid is None and ends in known:
+            pid = known[ends][0]
+        if grouping == "host":
+            key = ends[2]
+        elif grouping == "port":
+            key = str(ends[3])
+        elif pid is not None:
+            key = str(pid)
+        else:
+            continue
+        if key not in groups:
+            comm = known.get(ends, (None, ""))[1]
+            groups[key] = GroupRow(key, group_label(key, grouping, comm))
+            groups[key].hosts.add(ends[2])
+        groups[key].retransmits += segments
+    return groups
+
+
+def group_label(key: str, grouping: str, comm: str = "") -> str:
+    if grouping == "process":
+        return f"{key} {comm}".strip()
+    if grouping == "port":
+        name = service_name(int(key))
+        return f"{key} ({name})" if name else key
+    return key
+
+
+class TrafficHistory:
+    """Per-key (time, rx/s, tx/s, retransmits) over the last `window` seconds, bounded in
+    keys (least recently active forgotten first) and in samples per key."""
+
+    def __init__(self, window: float = WINDOW_SECONDS, capacity: int = HISTORY_KEYS, per_key: int = 240) -> None:
+        self.window = window
+        self.capacity = capacity
+        self.per_key = per_key
+        self._samples: OrderedDict[Any, deque] = OrderedDict()
+        self.now = 0.0
+
+    def clear(self) -> None:
+        self._samples.clear()
+        self.now = 0.0
+
+    def add(self, key: Any, when: float, rx_rate: float, tx_rate: float, retransmits: int = 0) -> None:
+        samples = self._samples.get(key)
+        if samples is None:
+            samples = self._samples[key] = deque(maxlen=self.per_key)
+        samples.append((when, rx_rate, tx_rate, retransmits))
+        self._samples.move_to_end(key)
+        while len(self._samples) > self.capacity:
+            self._samples.popitem(last=False)
+
+    def advance(self, now: float) -> None:
+        """Forget samples older than the window; time going backwards (a replay jump) clears."""
+        if now < self.now:
+            self.clear()
+        self.now = now
+        horizon = now - self.window
+        for key in list(self._samples):
+            samples = self._samples[key]
+            while samples and samples[0][0] <= horizon:
+                samples.popleft()
+            if not samples:
+                del self._samples[key]
+
+    def keys(self) -> list:
+        return list(self._samples)
+
+    def __contains__(self, key: Any) -> bool:
+        return key in self._samples
+
+    def retransmits(self, key: Any) -> int:
+        return sum(s[3] for s in self._samples.get(key, ()))
+
+    def spark(self, key: Any, width: int = SPARK_WIDTH) -> str:
+        """The last window as `width` bins of mean RX+TX rate, oldest left."""
+        bins = [0.0] * width
+        counts = [0] * width
+        start = self.now - self.window
+        for when, rx, tx, _ in self._samples.get(key, ()):
+            index = min(width - 1, max(0, int((when - start) / self.window * width)))
+            bins[index] += rx + tx
+            counts[index] += 1
+        return sparkline([b / n if n else 0.0 for b, n in zip(bins, counts)])
+
+
+def record_frame(frame: Frame, groups: dict[str, dict[str, GroupRow]], hosts: TrafficHistory,
+                 sockets: TrafficHistory) -> None:
+    """Add one frame's rates to the group histories (one per grouping) and the per-socket one."""
+    for history in (hosts, sockets):
+        history.advance(frame.time)
+    for grouping, rows in groups.items():
+        for key, row in rows.items():
+            hosts.add((grouping, key), frame.time, rate(row.rx_bytes, frame.interval),
+                      rate(row.tx_bytes, frame.interval), row.retransmits)
+    per_socket: dict[Endpoints, list[int]] = {}
+    tcp = frame.panes.get("tcp")
+    for c in tcp.connections if tcp else ():
+        totals = per_socket.setdefault(endpoints_of(c), [0, 0])
+        totals[0] += c.rx_bytes
+        totals[1] += c.tx_bytes
+    for ends, (rx, tx) in per_socket.items():
+        sockets.add(ends, frame.time, rate(rx, frame.interval), rate(tx, frame.interval))
+
+
+def matches_filter(row: GroupRow, text: str) -> bool:
+    text = text.strip().lower()
+    if not text:
+        return True
+    haystack: Iterable[str] = (row.key, row.label, *row.processes.values(), *map(str, row.processes), *row.hosts)
+    return any(text in h.lower() for h in haystack)

@@ -1,0 +1,286 @@
+"""The host view: TCP traffic per remote host (or local process, or remote port).
+
+iftop's first question, "which remote host?", answered from the TCP pane's connections:
+connections, RX/TX rate, the last minute as a sparkline, the processes involved and the
+retransmits to that host. `b` switches the grouping, `n` turns reverse DNS names on/off,
+Enter opens the sockets of the row (nettop/panes/socket_detail.py).
+
+A group stays listed for a minute after its last traffic, so it does not vanish between
+bursts. Names are looked up in a background thread (nettop/panes/resolver.py); they are
+off in headless runs (tests, screenshots) so output does not depend on the resolver.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.reactive import reactive
+from textual.widgets import DataTable, Static
+
+from nettop.model.frame import Frame
+from nettop.panes.drilldown import (
+    GROUPING_TITLES,
+    GROUPINGS,
+    GroupRow,
+    Selector,
+    TrafficHistory,
+    build_groups,
+    matches_filter,
+    record_frame,
+)
+from nettop.panes.resolver import Resolver
+from nettop.panes.socket_detail import SocketDetailScreen
+from nettop.panes.text import human_rate, inert, rate
+
+
+@dataclass(frozen=True)
+class HostColumn:
+    key: str
+    label: str
+    sort_key: Callable[[GroupRow], object]
+
+
+COLUMNS = (
+    HostColumn("group", "HOST", lambda r: r.key),
+    HostColumn("name", "NAME", lambda r: r.label.lower()),
+    HostColumn("conns", "CONNS", lambda r: len(r.connections)),
+    HostColumn("rx", "RX/s", lambda r: r.rx_bytes),
+    HostColumn("tx", "TX/s", lambda r: r.tx_bytes),
+    HostColumn("total", "TOTAL/s", lambda r: r.total_bytes),
+    HostColumn("spark", "LAST 1m", lambda r: r.total_bytes),
+    HostColumn("retx", "RETX 1m", lambda r: r.retransmits),
+    HostColumn("who", "PROCESSES", lambda r: sorted(r.processes.values())),
+)
+COLUMN_KEYS = tuple(c.key for c in COLUMNS)
+FIRST_LABEL = {"host": "HOST", "process": "PID", "port": "RPORT"}
+LAST_LABEL = {"host": "PROCESSES", "process": "REMOTE HOSTS", "port": "PROCESSES"}
+DEFAULT_SORT = "total"
+
+
+def who(row: GroupRow, grouping: str, limit: int = 4) -> str:
+    """The processes of a host or port group, or the hosts of a process group."""
+    if grouping == "process":
+        items = sorted(row.hosts)
+    else:
+        items = [f"{comm}({pid})" for pid, comm in sorted(row.processes.items(), key=lambda p: (p[1], p[0]))]
+    more = f" +{len(items) - limit}" if len(items) > limit else ""
+    return " ".join(items[:limit]) + more
+
+
+class HostsPane(Vertical):
+    """Fed whole frames (PaneSpec.whole_frame): it joins tcp, retransmits and sockets."""
+
+    BINDINGS = [
+        Binding("b", "cycle_grouping", "group by"),
+        Binding("n", "toggle_names", "names", show=False),
+    ]
+
+    grouping: reactive[str] = reactive("host")
+    sort_by: reactive[str] = reactive(DEFAULT_SORT)
+    sort_reverse: reactive[bool] = reactive(True)
+    filter_text: reactive[str] = reactive("")
+
+    def __init__(self, resolve_names: bool | None = None, resolver: Resolver | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.frame: Frame | None = None
+        self.groups: dict[str, dict[str, GroupRow]] = {g: {} for g in GROUPINGS}
+        self.last_rows: dict[tuple[str, str], GroupRow] = {}  # so quiet groups keep their labels
+        self.group_history = TrafficHistory()
+        self.socket_history = TrafficHistory()
+        self.resolve_names = resolve_names
+        self.resolver = resolver
+
+    def compose(self) -> ComposeResult:
+        yield Static("no data yet", id="hosts-summary", classes="pane-summary")
+        yield DataTable(id="hosts-table", cursor_type="row", zebra_stripes=True)
+
+    def on_mount(self) -> None:
+        if self.resolve_names is None:
+            self.resolve_names = not self.app.is_headless
+        self._set_columns()
+
+    # -- data --------------------------------------------------------------
+
+    def show(self, frame: Frame | None, interval: float) -> None:
+        if frame is None:
+            return
+        self.frame = frame
+        self.groups = {g: build_groups(frame, g) for g in GROUPINGS}
+        for grouping, rows in self.groups.items():
+            for key, row in rows.items():
+                self.last_rows[(grouping, key)] = row
+        record_frame(frame, self.groups, self.group_history, self.socket_history)
+        for key in [k for k in self.last_rows if k not in self.group_history]:
+            del self.last_rows[key]
+        self.refresh_rows()
+        for screen in self.app.screen_stack:
+            if isinstance(screen, SocketDetailScreen):
+                screen.show_frame(frame)
+
+    def reset_history(self) -> None:
+        """The app jumped in time: sparklines restart rather than mix two moments."""
+        self.group_history.clear()
+        self.socket_history.clear()
+        self.last_rows.clear()
+
+    def rows(self) -> list[GroupRow]:
+        """This frame's groups plus those seen in the last minute (at zero), sorted, filtered."""
+        current = self.groups.get(self.grouping, {})
+        rows = dict(current)
+        for grouping, key in self.last_rows:
+            if grouping == self.grouping and key not in rows:
+                quiet = self.last_rows[(grouping, key)]
+                rows[key] = GroupRow(quiet.key, quiet.label, set(), 0, 0, dict(quiet.processes), set(quiet.hosts))
+        shown = [r for r in rows.values() if matches_filter(r, self.filter_text)]
+        column = next(c for c in COLUMNS if c.key == self.sort_by)
+        shown.sort(key=lambda r: r.key)
+        if column.key == "retx":
+            shown.sort(key=lambda r: self.group_history.retransmits((self.grouping, r.key)), reverse=self.sort_reverse)
+        else:
+            shown.sort(key=column.sort_key, reverse=self.sort_reverse)
+        return shown
+
+    def name_of(self, row: GroupRow) -> str:
+        if self.grouping != "host" or not self.resolve_names:
+            return ""
+        if self.resolver is None:
+            self.resolver = Resolver()
+        return self.resolver.name(row.key) or ""
+
+    def cells(self, row: GroupRow) -> tuple:
+        interval = self.frame.interval if self.frame else 1.0
+        key = (self.grouping, row.key)
+        if self.grouping == "host":
+            first, name = inert(row.key), inert(self.name_of(row))
+        elif self.grouping == "process":
+            first, name = Text(row.key, justify="right"), inert(row.label.split(" ", 1)[-1])
+        else:
+            first, name = Text(row.key, justify="right"), inert(row.label.partition(" ")[2].strip("()"))
+        return (
+            first,
+            name,
+            Text(str(len(row.connections)), justify="right"),
+            Text(human_rate(rate(row.rx_bytes, interval)), justify="right"),
+            Text(human_rate(rate(row.tx_bytes, interval)), justify="right"),
+            Text(human_rate(rate(row.total_bytes, interval)), justify="right"),
+            Text(self.group_history.spark(key)),
+            Text(str(self.group_history.retransmits(key)), justify="right"),
+            inert(who(row, self.grouping)),
+        )
+
+    # -- table -------------------------------------------------------------
+
+    def _set_columns(self) -> None:
+        table = self.query_one("#hosts-table", DataTable)
+        table.clear(columns=True)
+        for column in COLUMNS:
+            label = column.label
+            if column.key == "group":
+                label = FIRST_LABEL[self.grouping]
+            elif column.key == "who":
+                label = LAST_LABEL[self.grouping]
+            elif column.key == "name" and self.grouping == "port":
+                label = "SERVICE"
+            elif column.key == "name" and self.grouping == "process":
+                label = "COMM"
+            table.add_column(label, key=column.key)
+
+    def refresh_rows(self) -> None:
+        if not self.is_mounted:
+            return
+        table = self.query_one("#hosts-table", DataTable)
+        rows = self.rows()
+        wanted = {r.key: r for r in rows}
+        selected = self.selected_key()
+        with self.app.batch_update():
+            if [k.value for k in table.rows] == list(wanted):
+                for key, row in wanted.items():
+                    for column, value in zip(COLUMN_KEYS, self.cells(row)):
+                        table.update_cell(key, column, value)
+            else:
+                table.clear()
+                for key, row in wanted.items():
+                    table.add_row(*self.cells(row), key=key)
+                if selected in wanted:
+                    table.move_cursor(row=table.get_row_index(selected), animate=False)
+        self.query_one("#hosts-summary", Static).update(self.summary(rows))
+
+    def summary(self, rows: list[GroupRow]) -> str:
+        if self.frame is None:
+            return "no data yet"
+        interval = self.frame.interval
+        rx = sum(r.rx_bytes for r in rows)
+        tx = sum(r.tx_bytes for r in rows)
+        text = (f"{len(rows)} {GROUPING_TITLES[self.grouping]}s  RX {human_rate(rate(rx, interval))}  "
+                f"TX {human_rate(rate(tx, interval))}  (b: group by, Enter: sockets)")
+        if self.frame.panes.get("retransmits") is None:
+            text += "  retransmits from tcp_info"
+        return text
+
+    def selected_key(self) -> str | None:
+        table = self.query_one("#hosts-table", DataTable)
+        if table.row_count == 0:
+            return None
+        try:
+            return table.coordinate_to_cell_key(table.cursor_coordinate)[0].value
+        except Exception:
+            return None
+
+    def watch_grouping(self) -> None:
+        if self.is_mounted:
+            self._set_columns()
+            self.refresh_rows()
+
+    def watch_sort_by(self) -> None:
+        self.refresh_rows()
+
+    def watch_sort_reverse(self) -> None:
+        self.refresh_rows()
+
+    def watch_filter_text(self) -> None:
+        self.refresh_rows()
+
+    # -- keys --------------------------------------------------------------
+
+    def action_cycle_grouping(self) -> None:
+        self.grouping = GROUPINGS[(GROUPINGS.index(self.grouping) + 1) % len(GROUPINGS)]
+
+    def action_toggle_names(self) -> None:
+        self.resolve_names = not self.resolve_names
+        self.refresh_rows()
+
+    def cycle_sort(self) -> None:
+        self.sort_by = COLUMN_KEYS[(COLUMN_KEYS.index(self.sort_by) + 1) % len(COLUMN_KEYS)]
+
+    def reverse_sort(self) -> None:
+        self.sort_reverse = not self.sort_reverse
+
+    def set_filter(self, text: str) -> None:
+        self.filter_text = text
+
+    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
+        key = event.column_key.value
+        if key == self.sort_by:
+            self.sort_reverse = not self.sort_reverse
+        else:
+            self.sort_by = key
+            self.sort_reverse = key not in ("group", "name", "who")
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        key = event.row_key.value
+        row = self.groups.get(self.grouping, {}).get(key) or self.last_rows.get((self.grouping, key))
+        if row is None:
+            return
+        self.open_detail(Selector(self.grouping, key, row.label))
+
+    def open_detail(self, selector: Selector) -> None:
+        names = {}
+        if selector.grouping == "host" and self.resolve_names and self.resolver is not None:
+            names = {selector.key: self.resolver.name(selector.key) or ""}
+        self.app.push_screen(SocketDetailScreen(selector, self.frame, self.socket_history, names))
