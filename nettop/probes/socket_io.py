@@ -24,9 +24,10 @@ Example (the TCP pane):
 
 from __future__ import annotations
 
+import operator
 import socket
 import struct
-from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 from nettop.model.histogram import Histogram
@@ -35,6 +36,7 @@ from nettop.model.tcp import TcpConnection, TcpSnapshot
 from nettop.probes.addresses import format_endpoint
 from nettop.probes.base import EventSource, Probe, kprobes, load_bpf, tracepoints
 from nettop.probes.cbits import LOG2_SLOT_C
+from nettop.probes.maps import BatchDrainer
 from nettop.probes.layout import SOCK_ADDRESS_FIELDS, Field, offset_defines
 from nettop.probes.owners import SocketOwners
 
@@ -52,12 +54,16 @@ KPROBE_FIELDS = (
 PROTOCOLS = {socket.IPPROTO_TCP: "tcp", socket.IPPROTO_UDP: "udp"}
 
 # struct sock_stats, as laid out by the C below (little-endian, no padding).
-_STATS = struct.Struct(f"<2Q2I2I{2 * SLOTS}I16s16sHHHH16s")
+_HIST_OFFSET = 32
+_HIST_BYTES = 8 * 2 * SLOTS
+_STATS = struct.Struct(f"<2Q2I2I{_HIST_BYTES}x16s16sHHHH16s")  # histogram skipped: see _lanes()
+_HIST = struct.Struct(f"<{2 * SLOTS}Q")
 _RX, _TX = 0, 1
 
 _COMMON_C = r"""
 #include <uapi/linux/ptrace.h>
 #include <linux/socket.h>
+#include <uapi/asm-generic/errno-base.h>
 
 #define SLOTS %(slots)d
 #define DIR_RX 0
@@ -77,7 +83,8 @@ struct sock_stats {
     u64 bytes[2];
     u32 calls[2];
     u32 errors[2];
-    u32 hist[2 * SLOTS];  /* rx slots, then tx: BCC's Python side cannot describe 2-D arrays */
+    u64 hist[2 * SLOTS];  /* rx slots, then tx (BCC's Python side cannot describe 2-D arrays);
+                             u64 so userspace can sum them as 64-bit lanes of one integer */
     u8 laddr[16];
     u8 raddr[16];
     u16 lport;
@@ -87,7 +94,9 @@ struct sock_stats {
     char comm[16];
 };
 
-BPF_PERCPU_HASH(stats, struct sock_key, struct sock_stats, %(max_sockets)d);
+/* A shared hash with atomic adds, not a per-CPU one: a socket is rarely used on two CPUs at
+ * once, and per-CPU copies would make every drain scale with the number of CPUs. */
+BPF_HASH(stats, struct sock_key, struct sock_stats, %(max_sockets)d);
 BPF_PERCPU_ARRAY(entry_template, struct sock_stats, 1);
 BPF_PERCPU_ARRAY(dropped, u64, 1);
 
@@ -117,7 +126,8 @@ static __always_inline struct sock_stats *new_entry(struct sock_key *key, void *
         bpf_probe_read_kernel(&dport, 2, sk + OFF_SKC_DPORT);
         tpl->rport = ntohs(dport);
     }
-    if (stats.update(key, tpl)) {
+    int err = stats.insert(key, tpl);
+    if (err && err != -EEXIST) {  /* -EEXIST: another CPU inserted it first, use theirs */
         u64 *lost = dropped.lookup(&zero);
         if (lost)
             (*lost)++;
@@ -138,13 +148,13 @@ static __always_inline void account(void *sk, u16 family, u16 protocol, int ret,
             return;
     }
     if (ret < 0) {
-        s->errors[dir]++;
+        __sync_fetch_and_add(&s->errors[dir], 1);
         return;
     }
     u32 slot = log2_slot(ret, SLOTS);
-    s->calls[dir]++;
-    s->bytes[dir] += ret;
-    s->hist[dir * SLOTS + slot]++;
+    __sync_fetch_and_add(&s->calls[dir], 1);
+    __sync_fetch_and_add(&s->bytes[dir], ret);
+    __sync_fetch_and_add(&s->hist[dir * SLOTS + slot], 1);
 }
 """
 
@@ -220,61 +230,71 @@ def _decode_comm(raw: bytes) -> str:
     return raw.split(b"\0", 1)[0].decode("utf-8", "replace")
 
 
-def merge_cpu_values(per_cpu: list[tuple]) -> dict[str, Any]:
-    """Sum the per-CPU copies of one entry; metadata comes from the CPU that created it."""
-    bytes_ = [0, 0]
-    calls = [0, 0]
-    errors = [0, 0]
-    hist = [0] * (2 * SLOTS)
-    meta = None
-    for v in per_cpu:
-        bytes_[0] += v[0]
-        bytes_[1] += v[1]
-        calls[0] += v[2]
-        calls[1] += v[3]
-        errors[0] += v[4]
-        errors[1] += v[5]
-        for i, n in enumerate(v[6 : 6 + 2 * SLOTS]):
-            if n:
-                hist[i] += n
-        if meta is None and v[6 + 2 * SLOTS + 4]:  # family set
-            meta = v[6 + 2 * SLOTS :]
-    return {"bytes": bytes_, "calls": calls, "errors": errors, "hist": hist, "meta": meta}
+_FAMILY = 10  # index of `family` in an unpacked _STATS tuple
+_KEY = struct.Struct("<QI4x")
 
 
-def build_snapshots(entries: list[tuple[int, dict[str, Any]]], source: str, dropped: int) -> dict[str, Any]:
-    """Per-(socket, pid) sums into the TCP pane's rows and the sizes pane's per-process rows."""
+def _lanes(hist_bytes: bytes) -> int:
+    """A histogram as one integer whose 64-bit lanes are its counters.
+
+    Adding two such integers adds every counter at once (a per-interval count never
+    carries into the next lane), so summing thousands of sockets' histograms per
+    process is one C-level bigint add each instead of 64 Python additions."""
+    return int.from_bytes(hist_bytes, "little")
+
+
+def _slots(lanes: int) -> tuple[int, ...]:
+    return _HIST.unpack(lanes.to_bytes(_HIST_BYTES, "little"))
+
+
+@dataclass(slots=True)
+class _ProcessSums:
+    comm: str
+    counters: list[int]  # bytes rx/tx, calls rx/tx, errors rx/tx
+    lanes: int
+
+
+def build_snapshots(entries: list[tuple[int, tuple, int]], source: str, dropped: int) -> dict[str, Any]:
+    """Per-(socket, pid) entries into the TCP pane's rows and the sizes pane's per-process rows.
+
+    Each entry is (pid, the unpacked _STATS tuple, histogram lanes)."""
     connections = []
-    per_process: dict[tuple[int, str], dict[str, Any]] = defaultdict(
-        lambda: {"comm": "", "io": [IoSizes(), IoSizes()]}
-    )
-    for pid, e in entries:
-        if e["meta"] is None:
-            continue
-        laddr_raw, raddr_raw, lport, rport, family, protocol, comm_raw = e["meta"]
+    per_process: dict[tuple[int, str], _ProcessSums] = {}
+    for pid, value, lanes in entries:
+        if not value[_FAMILY]:
+            continue  # created by a CPU that has not written its metadata yet
+        rx, tx = value[0], value[1]
+        laddr_raw, raddr_raw, lport, rport, family, protocol, comm_raw = value[6:]
         comm = _decode_comm(comm_raw)
         proto = _protocol_name(family, protocol)
-        if proto == "tcp" and family in (socket.AF_INET, socket.AF_INET6):
+        if proto == "tcp" and family in (socket.AF_INET, socket.AF_INET6) and (rx or tx):
             fam, laddr = format_endpoint(family, laddr_raw)
             _, raddr = format_endpoint(family, raddr_raw)
-            if e["bytes"][_RX] or e["bytes"][_TX]:
-                connections.append(
-                    TcpConnection(pid, comm, fam, laddr, lport, raddr, rport, e["bytes"][_RX], e["bytes"][_TX])
-                )
-        row = per_process[(pid, proto)]
-        row["comm"] = comm
-        for direction in (_RX, _TX):
-            hist = e["hist"][direction * SLOTS : (direction + 1) * SLOTS]
-            io = IoSizes(e["calls"][direction], e["bytes"][direction], e["errors"][direction], Histogram.from_slots(hist))
-            row["io"][direction] = row["io"][direction].merge(io)
+            connections.append(TcpConnection(pid, comm, fam, laddr, lport, raddr, rport, rx, tx))
+        sums = per_process.get((pid, proto))
+        if sums is None:
+            per_process[(pid, proto)] = _ProcessSums(comm, list(value[:6]), lanes)
+        else:
+            sums.comm = comm
+            sums.counters = list(map(operator.add, sums.counters, value[:6]))
+            sums.lanes += lanes
     processes = tuple(
-        ProcessSizes(pid, row["comm"], proto, row["io"][_RX], row["io"][_TX])
-        for (pid, proto), row in per_process.items()
+        ProcessSizes(pid, sums.comm, proto, *_io_sizes(sums))
+        for (pid, proto), sums in per_process.items()
     )
     return {
         "tcp": TcpSnapshot(source, dropped, tuple(connections)),
         "sizes": SizesSnapshot(source, dropped, processes),
     }
+
+
+def _io_sizes(sums: _ProcessSums) -> tuple[IoSizes, IoSizes]:
+    slots = _slots(sums.lanes)
+    c = sums.counters
+    return tuple(
+        IoSizes(c[2 + d], c[d], c[4 + d], Histogram.from_slots(slots[d * SLOTS : (d + 1) * SLOTS]))
+        for d in (_RX, _TX)
+    )
 
 
 class SocketIoProbe(Probe):
@@ -300,18 +320,19 @@ class SocketIoProbe(Probe):
 
     def start(self) -> None:
         self._bpf = load_bpf(self.program_text())  # BCC auto-attaches the named probe functions
+        self._drainer = BatchDrainer(self._bpf["stats"])
 
     def poll(self, interval: float) -> Mapping[str, Any]:
         assert self._bpf is not None and self.source is not None
-        table = self._bpf["stats"]
+        drained = self._drainer.drain()
         entries = []
-        for key, value in table.items_lookup_and_delete_batch():
-            per_cpu = [_STATS.unpack(bytes(cpu_value)) for cpu_value in value]
-            entry = merge_cpu_values(per_cpu)
-            entries.append((key.tgid, entry))
-            if entry["meta"] is not None:
-                self.owners.note(key.sk, key.tgid, _decode_comm(entry["meta"][-1]))
-        dropped_now = sum(self._bpf["dropped"].getvalue(0))
+        values = drained.values
+        for i, ((sk, tgid), value) in enumerate(zip(_KEY.iter_unpack(drained.keys), _STATS.iter_unpack(values))):
+            start = i * _STATS.size + _HIST_OFFSET
+            entries.append((tgid, value, _lanes(values[start : start + _HIST_BYTES])))
+            if value[_FAMILY]:
+                self.owners.note(sk, tgid, _decode_comm(value[-1]))
+        dropped_now = sum(self._bpf["dropped"].getvalue(0))  # per-CPU counter: cheap to bump
         dropped, self._dropped_total = dropped_now - self._dropped_total, dropped_now
         return build_snapshots(entries, self.source.name, dropped)
 
