@@ -70,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     record = commands.add_parser("record", parents=[common], help="record intervals as JSON lines, no UI")
     record.add_argument("--duration", type=positive_float, required=True, help="seconds to record")
     record.add_argument("--output", "-o", required=True, help="file to write, or - for stdout")
+    record.add_argument(
+        "--probes", metavar="NAME,...", help="attach only these probes (names as `doctor` shows them); compiles less"
+    )
 
     commands.add_parser("doctor", parents=[common], help="say which panes can run here, and why not")
 
@@ -107,12 +110,23 @@ def machine_problem() -> str | None:
     return kernel.bcc_problem() or kernel.headers_problem() or kernel.tracefs_problem()
 
 
+def chosen_probes(probes: list[Probe], names: str | None) -> list[Probe]:
+    if not names:
+        return probes
+    wanted = set(names.split(","))
+    unknown = wanted - {p.name for p in probes}
+    if unknown:
+        known = ", ".join(p.name for p in probes)
+        raise NettopError(f"no probe named {', '.join(sorted(unknown))} (there are: {known})")
+    return [p for p in probes if p.name in wanted]
+
+
 def cmd_record(args: argparse.Namespace) -> int:
     require_tracing()
     problem = machine_problem()
     if problem:
         raise NettopError(problem)
-    source = LiveSource(build_probes(probe_options(args)))
+    source = LiveSource(chosen_probes(build_probes(probe_options(args)), args.probes))
     output = sys.stdout if args.output == "-" else open_output(args.output)
     with stop_on_signals() as stop:
         try:

@@ -54,6 +54,8 @@ class Recording:
         _, stderr = self.process.communicate(timeout=timeout)
         assert self.process.returncode == 0, stderr
         self.frames = [json.loads(line) for line in self.path.read_text().splitlines()]
+        used = {f"{pane}={data['source']}" for f in self.frames for pane, data in f["panes"].items() if "source" in data}
+        print(f"nettop sources: {' '.join(sorted(used))}")  # which path each probe took (tests/vm/summary.py)
         return self.frames
 
 
