@@ -284,3 +284,13 @@ class HostsPane(Vertical):
         if selector.grouping == "host" and self.resolve_names and self.resolver is not None:
             names = {selector.key: self.resolver.name(selector.key) or ""}
         self.app.push_screen(SocketDetailScreen(selector, self.frame, self.socket_history, names))
+
+
+def open_connection_detail(app, connection) -> None:
+    """Enter on a TCP pane row: the same detail, for that one connection, with the host
+    view's per-socket sparklines when the host view is there."""
+    hosts = app.query(HostsPane)
+    if hosts:
+        hosts.first().open_detail(Selector.for_connection(connection))
+    else:
+        app.push_screen(SocketDetailScreen(Selector.for_connection(connection), getattr(app, "shown", None)))

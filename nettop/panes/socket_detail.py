@@ -287,6 +287,7 @@ class SocketDetailScreen(Screen[None]):
         self.history = history
         self.names = names or {}
         self._first = frame
+        self._mounted = False
 
     def compose(self) -> ComposeResult:
         yield Static(id="detail-title")
@@ -304,13 +305,13 @@ class SocketDetailScreen(Screen[None]):
 
     def on_mount(self) -> None:
         if self._first is not None:
-            self.show_frame(self._first)
-        else:
-            self._render_title()
+            self.state.update(self._first)
+        self._mounted = True
+        self._refresh_rows()
 
     def show_frame(self, frame: Frame) -> None:
         self.state.update(frame)
-        if self.is_mounted:
+        if self._mounted:
             self._refresh_rows()
 
     def _render_title(self) -> None:

@@ -12,6 +12,7 @@ from textual.reactive import reactive
 from textual.widgets import DataTable, Static
 
 from nettop.model.tcp import TcpConnection, TcpSnapshot
+from nettop.panes.hosts import open_connection_detail
 from nettop.panes.text import endpoint, human_rate, inert, kb, rate
 
 
@@ -169,6 +170,12 @@ class TcpPane(Vertical):
 
     def set_filter(self, text: str) -> None:
         self.filter_text = text
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        """Enter: the kernel's view of this connection (nettop/panes/socket_detail.py)."""
+        connection = self.selected_connection()
+        if connection is not None:
+            open_connection_detail(self.app, connection)
 
     def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
         key = event.column_key.value

@@ -1,0 +1,322 @@
+"""The host view and the per-socket detail, driven headlessly from constructed frames."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from textual.widgets import DataTable, Static
+
+from fakes import ScriptedSource, live
+from nettop.app import NettopApp
+from nettop.model.frame import Frame
+from nettop.model.histogram import Histogram
+from nettop.model.queues import DeviceLatency, Latency, QdiscQueue, QueuesSnapshot
+from nettop.model.retransmits import RetransmitEvent, RetransmitFlow, RetransmitsSnapshot
+from nettop.model.sizes import IoSizes, ProcessSizes, SizesSnapshot
+from nettop.model.sockets import SocketMemory, SocketsSnapshot, TcpSocketInfo
+from nettop.model.tcp import TcpConnection, TcpSnapshot
+from nettop.panes.drilldown import Selector, TrafficHistory, build_groups
+from nettop.panes.hosts import HostsPane
+from nettop.panes.resolver import Resolver
+from nettop.panes.socket_detail import DetailState, SocketDetailScreen, ss_lines
+from nettop.panes.text import sparkline
+from nettop.recording import frame_from_record, frame_to_record
+
+T0 = 1_800_000_000.0
+A, B, V6 = "10.201.1.2", "10.201.2.2", "fd00:201:3::2"
+
+
+def conn(pid, comm, raddr, rport, lport, rx, tx, laddr="10.201.1.1"):
+    return TcpConnection(pid, comm, 6 if ":" in raddr else 4, laddr, lport, raddr, rport, rx, tx)
+
+
+def info(c: TcpConnection, **kw) -> TcpSocketInfo:
+    values = dict(family=c.family, laddr=c.laddr, lport=c.lport, raddr=c.raddr, rport=c.rport, state="ESTAB",
+                  cookie=c.lport, congestion="cubic", rtt_us=812, rttvar_us=120, cwnd=42, ssthresh=30, mss=1448,
+                  bytes_acked=5_000_000, bytes_received=2_000, total_retrans=3, rx_bytes=c.rx_bytes,
+                  tx_bytes=c.tx_bytes, memory=SocketMemory(rcvbuf=131072, sndbuf=87040, wmem_queued=2896))
+    values.update(kw)
+    return TcpSocketInfo(**values)
+
+
+CONNS = (
+    conn(100, "curl", A, 443, 40001, 1_000, 4_000_000),
+    conn(100, "curl", A, 443, 40002, 500, 1_000_000),
+    conn(200, "iperf3", B, 5201, 40003, 0, 9_000_000),
+    conn(300, "ssh", V6, 22, 40004, 300, 200, laddr="fd00:201:3::1"),
+)
+
+
+def frame(connections=CONNS, t=T0, sockets=None, retransmits=None, sizes=None, queues=None, interval=1.0):
+    panes = {"tcp": TcpSnapshot("tracepoint", 0, tuple(connections))}
+    if sockets is not None:
+        panes["sockets"] = sockets
+    if retransmits is not None:
+        panes["retransmits"] = retransmits
+    if sizes is not None:
+        panes["sizes"] = sizes
+    if queues is not None:
+        panes["queues"] = queues
+    return Frame(time=t, interval=interval, panes=panes)
+
+
+def sockets_of(*infos, routes=None):
+    return SocketsSnapshot("netlink", tuple(infos), routes or {A: "ntv1h", B: "ntv2h"}, seen=len(infos))
+
+
+def rows(app, table_id="#hosts-table"):
+    table = app.screen.query_one(table_id, DataTable)
+    return [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
+
+
+def cursor_key(app, table_id="#hosts-table"):
+    table = app.screen.query_one(table_id, DataTable)
+    return table.coordinate_to_cell_key(table.cursor_coordinate)[0].value
+
+
+async def open_hosts(pilot, app, *frames):
+    app.action_pane("hosts")
+    for f in frames:
+        app.accept_frame(f)
+    await pilot.pause()
+    app.screen.query_one("#hosts-table", DataTable).focus()
+    await pilot.pause()
+
+
+def plain(renderable, width=60) -> str:
+    console = Console(record=True, width=width, color_system=None)
+    console.print(renderable)
+    return console.export_text()
+
+
+# -- pure ----------------------------------------------------------------
+
+
+def test_groups_by_host_process_and_port():
+    f = frame()
+    hosts = build_groups(f, "host")
+    assert set(hosts) == {A, B, V6}
+    assert len(hosts[A].connections) == 2 and hosts[A].tx_bytes == 5_000_000 and hosts[A].processes == {100: "curl"}
+    processes = build_groups(f, "process")
+    assert set(processes) == {"100", "200", "300"} and processes["100"].hosts == {A}
+    ports = build_groups(f, "port")
+    assert set(ports) == {"443", "5201", "22"} and ports["22"].label.startswith("22")
+
+
+def test_retransmits_from_the_retransmits_pane_else_tcp_info():
+    flow = RetransmitFlow(None, "-", 4, "10.201.1.1", 40001, A, 443, "ESTABLISHED", 2, 5)
+    with_pane = build_groups(frame(retransmits=RetransmitsSnapshot("tracepoint", 0, (flow,))), "process")
+    assert with_pane["100"].retransmits == 5  # owner found through the TCP pane's connection
+    from_info = build_groups(frame(sockets=sockets_of(info(CONNS[2], retrans_delta=7))), "host")
+    assert from_info[B].retransmits == 7 and from_info[A].retransmits == 0
+
+
+def test_history_window_and_sparkline():
+    history = TrafficHistory(window=60)
+    for i in range(60):
+        history.advance(T0 + i)
+        history.add("k", T0 + i, 0.0, float(i), retransmits=1)
+    history.advance(T0 + 70)
+    assert history.retransmits("k") == 49  # samples older than a minute are gone
+    spark = history.spark("k", width=6)
+    assert len(spark) == 6 and spark[-1] == " "  # the last 10 s were quiet
+    assert spark[-2] == "█" and list(spark[:-1]) == sorted(spark[:-1], key=" ▁▂▃▄▅▆▇█".index)
+    assert sparkline([0, 1, 2, 4]) == " ▂▄█"
+    history.advance(T0)  # time went backwards: a replay jump
+    assert history.keys() == []
+
+
+def test_detail_state_marks_closed_socket_and_keeps_final_counters():
+    state = DetailState(Selector("host", A, A))
+    state.update(frame(sockets=sockets_of(info(CONNS[0]), info(CONNS[1]))))
+    assert len(state.rows) == 2
+    closed = info(CONNS[1], closed=True, bytes_acked=7_777, rx_bytes=0, tx_bytes=0)
+    state.update(frame(connections=CONNS[:1], t=T0 + 1, sockets=sockets_of(info(CONNS[0]), closed)))
+    row = state.rows[closed.endpoints]
+    assert row.closed and row.state == "CLOSED" and row.info.bytes_acked == 7_777 and row.pid == 100
+    state.update(frame(connections=CONNS[:1], t=T0 + 2, sockets=sockets_of(info(CONNS[0]))))
+    assert state.rows[closed.endpoints].closed  # stays until the view is left
+    assert [r.endpoints for r in state.sorted_rows()][-1] == closed.endpoints
+
+
+def test_ss_lines_show_tcp_info_as_ss_does():
+    state = DetailState(Selector("host", A, A))
+    state.update(frame(sockets=sockets_of(info(CONNS[0]))))
+    text = "\n".join(ss_lines(next(iter(state.rows.values()))))
+    for expected in ("ESTAB", 'users:(("curl",pid=100))', "cubic", "rtt:0.812/0.12", "cwnd:42", "ssthresh:30",
+                     "mss:1448", "bytes_acked:5000000", "retrans:0/3", "skmem:(r0,rb131072,t0,tb87040"):
+        assert expected in text, expected
+
+
+def test_sockets_snapshot_round_trips_through_a_recording():
+    f = frame(sockets=sockets_of(info(CONNS[0]), info(CONNS[1], closed=True, memory=None)))
+    again = frame_from_record(frame_to_record(f))
+    assert again.panes["sockets"] == f.panes["sockets"]
+
+
+def test_resolver_answers_in_the_background_and_caches():
+    asked = []
+    resolver = Resolver(lookup=lambda a: asked.append(a) or "host-a.example")
+    assert resolver.name(A) is None  # never blocks: first answer is "not yet"
+    assert resolver.wait_idle()
+    assert resolver.name(A) == "host-a.example" and resolver.name(A) == "host-a.example"
+    assert asked == [A]
+
+
+# -- Pilot ---------------------------------------------------------------
+
+
+async def test_host_rows_render_with_processes_and_ipv6():
+    app = NettopApp(ScriptedSource([], live("tcp")), autopoll=False)
+    async with app.run_test(size=(130, 30)) as pilot:
+        await open_hosts(pilot, app, frame())
+        shown = rows(app)
+        assert [r[0] for r in shown] == [B, A, V6]  # by total rate
+        assert shown[1][2] == "2" and shown[1][8] == "curl(100)"
+        assert shown[1][4] == "4.8 MiB/s"
+        assert "Hosts: live (tracepoint)" in str(app.query_one("#hosts-status", Static).render())
+
+
+async def test_enter_opens_detail_and_escape_returns_to_the_same_row():
+    f = frame(sockets=sockets_of(info(CONNS[0]), info(CONNS[1]), info(CONNS[2])))
+    app = NettopApp(ScriptedSource([], live("tcp", "sockets")), autopoll=False)
+    async with app.run_test(size=(130, 36)) as pilot:
+        await open_hosts(pilot, app, f)
+        await pilot.press("down")
+        assert cursor_key(app) == A
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, SocketDetailScreen)
+        detail = rows(app, "#detail-table")
+        assert sorted(r[2] for r in detail) == ["10.201.1.1:40001", "10.201.1.1:40002"]
+        assert all(r[1] == "curl" and r[4] == "ESTAB" and r[9] == "42" for r in detail)
+        ss = str(app.screen.query_one("#detail-ss", Static).render())
+        assert "rtt:0.812/0.12" in ss and "cwnd:42" in ss
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, SocketDetailScreen)
+        assert cursor_key(app) == A
+
+
+async def test_detail_refreshes_live_and_marks_a_closed_socket():
+    first = frame(sockets=sockets_of(info(CONNS[0]), info(CONNS[1])))
+    closing = info(CONNS[1], closed=True, bytes_acked=6_000_000, rx_bytes=0, tx_bytes=0)
+    second = frame(connections=(CONNS[0], CONNS[2]), t=T0 + 1, sockets=sockets_of(info(CONNS[0], cwnd=80), closing))
+    app = NettopApp(ScriptedSource([], live("tcp", "sockets")), autopoll=False)
+    async with app.run_test(size=(130, 36)) as pilot:
+        await open_hosts(pilot, app, first)
+        await pilot.press("down", "enter")
+        await pilot.pause()
+        app.accept_frame(second)
+        await pilot.pause()
+        detail = {r[2]: r for r in rows(app, "#detail-table")}
+        assert detail["10.201.1.1:40001"][4] == "ESTAB" and detail["10.201.1.1:40001"][9] == "80"
+        assert detail["10.201.1.1:40002"][4] == "CLOSED"
+        app.accept_frame(frame(connections=(CONNS[0],), t=T0 + 2, sockets=sockets_of(info(CONNS[0]))))
+        await pilot.pause()
+        assert {r[2]: r[4] for r in rows(app, "#detail-table")}["10.201.1.1:40002"] == "CLOSED"
+        assert "1 closed" in str(app.screen.query_one("#detail-title", Static).render())
+
+
+async def test_grouping_switch_by_process_then_port():
+    app = NettopApp(ScriptedSource([], live("tcp")), autopoll=False)
+    async with app.run_test(size=(130, 30)) as pilot:
+        await open_hosts(pilot, app, frame())
+        await pilot.press("b")
+        await pilot.pause()
+        table = app.query_one("#hosts-table", DataTable)
+        assert [str(c.label) for c in table.columns.values()][0] == "PID"
+        assert {r[0]: r[1] for r in rows(app)} == {"200": "iperf3", "100": "curl", "300": "ssh"}
+        assert {r[0]: r[8] for r in rows(app)}["100"] == A
+        await pilot.press("b")
+        await pilot.pause()
+        assert [str(c.label) for c in table.columns.values()][0] == "RPORT"
+        assert sorted(r[0] for r in rows(app)) == ["22", "443", "5201"]
+        await pilot.press("down", "enter")  # a port group drills down too
+        await pilot.pause()
+        assert isinstance(app.screen, SocketDetailScreen)
+        assert [r[3] for r in rows(app, "#detail-table")] == ["10.201.1.2:443"] * 2
+        await pilot.press("escape", "b")
+        await pilot.pause()
+        assert [str(c.label) for c in table.columns.values()][0] == "HOST"
+
+
+async def test_detail_joins_retransmits_sizes_and_queues():
+    c = CONNS[0]
+    event = RetransmitEvent(T0, "R", 100, "curl", 4, c.laddr, c.lport, c.raddr, c.rport, "ESTABLISHED", 2)
+    flow = RetransmitFlow(100, "curl", 4, c.laddr, c.lport, c.raddr, c.rport, "ESTABLISHED", 1, 2)
+    io = IoSizes(10, 40960, 0, Histogram(((4096, 8192, 10),)))
+    queues = QueuesSnapshot(
+        "tracepoint",
+        qdiscs=(QdiscQueue("ntv1h", 7, "tbf", "8001:", "root", packets=50,
+                           latency=Latency(Histogram(((64, 128, 50),)), 120.0)),),
+        devices=(DeviceLatency("ntv2h", 8, packets=9),),
+    )
+    f = frame(sockets=sockets_of(info(c)), retransmits=RetransmitsSnapshot("tracepoint", 0, (flow,), (event,)),
+              sizes=SizesSnapshot("tracepoint", 0, (ProcessSizes(100, "curl", "tcp", io, io),)), queues=queues)
+    app = NettopApp(ScriptedSource([], live("tcp")), autopoll=False)
+    async with app.run_test(size=(130, 40)) as pilot:
+        await open_hosts(pilot, app, f)
+        await pilot.press("down", "enter")
+        await pilot.pause()
+        screen = app.screen
+        retrans = plain(screen.query_one("#detail-retransmits", Static).content)
+        assert "2 segments" in retrans and "10.201.1.2:443 segs 2" in retrans
+        sizes = plain(screen.query_one("#detail-sizes", Static).content, 50)
+        assert "curl (100)" in sizes and "[4K, 8K)" in sizes and "read: 10 calls" in sizes
+        queues_text = plain(screen.query_one("#detail-queues", Static).content)
+        assert "route via ntv1h" in queues_text and "tbf 8001:" in queues_text and "max 120us" in queues_text
+
+
+async def test_detail_says_which_panes_have_no_data():
+    app = NettopApp(ScriptedSource([], live("tcp")), autopoll=False)
+    async with app.run_test(size=(130, 36)) as pilot:
+        await open_hosts(pilot, app, frame())
+        await pilot.press("enter")
+        await pilot.pause()
+        screen = app.screen
+        for widget, pane in (("#detail-retransmits", "retransmits"), ("#detail-sizes", "sizes"),
+                             ("#detail-queues", "queues")):
+            assert f"no data from {pane}" in plain(screen.query_one(widget, Static).content)
+        assert "no data from tcp_info" in str(screen.query_one("#detail-title", Static).render())
+
+
+async def test_enter_on_a_tcp_connection_opens_its_detail():
+    f = frame(sockets=sockets_of(*(info(c) for c in CONNS[:3])))
+    app = NettopApp(ScriptedSource([], live("tcp")), autopoll=False)
+    async with app.run_test(size=(130, 36)) as pilot:
+        app.accept_frame(f)
+        await pilot.pause()
+        app.query_one("#tcp-table", DataTable).focus()
+        await pilot.press("enter")  # the busiest connection: iperf3 to B
+        await pilot.pause()
+        assert isinstance(app.screen, SocketDetailScreen)
+        assert [r[:4] for r in rows(app, "#detail-table")] == [["200", "iperf3", "10.201.1.1:40003", "10.201.2.2:5201"]]
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen.query_one("#tcp-table", DataTable).has_focus
+
+
+async def test_replayed_frames_drive_the_detail_the_same_way(tmp_path):
+    recorded = [frame_from_record(frame_to_record(f)) for f in (
+        frame(sockets=sockets_of(info(CONNS[0]), info(CONNS[1]))),
+        frame(t=T0 + 1, sockets=sockets_of(info(CONNS[0], rtt_us=2500))),
+    )]
+    app = NettopApp(ScriptedSource([], live("tcp")), autopoll=False)
+    async with app.run_test(size=(130, 36)) as pilot:
+        await open_hosts(pilot, app, recorded[0])
+        await pilot.press("down", "enter")
+        await pilot.pause()
+        app.accept_frame(recorded[1])
+        await pilot.pause()
+        assert {r[2]: r[8] for r in rows(app, "#detail-table")}["10.201.1.1:40001"] == "2.5"
+        sparks = [r[7] for r in rows(app, "#detail-table")]
+        assert all(s.strip() for s in sparks)  # two intervals of traffic in the last minute
+
+
+async def test_names_are_off_when_headless():
+    app = NettopApp(ScriptedSource([], live("tcp")), autopoll=False)
+    async with app.run_test(size=(130, 30)) as pilot:
+        await open_hosts(pilot, app, frame())
+        pane = app.query_one(HostsPane)
+        assert pane.resolve_names is False and pane.resolver is None
+        assert all(r[1] == "" for r in rows(app))
