@@ -186,7 +186,7 @@ class NettopApp(App[None]):
             pass
         if self.replay:
             self.timeline.to_start()
-            self._show_current()
+            self._show_current(jumped=True)
             if self._autopoll:
                 self._arm_play()
         elif self._autopoll:
@@ -215,6 +215,7 @@ class NettopApp(App[None]):
         if self.record_to is not None:
             write_frame(self.record_to, frame)
         self.timeline.append(frame)
+        self._observe(frame)
         if self.timeline.following:
             self._show_current()
         else:
@@ -236,13 +237,21 @@ class NettopApp(App[None]):
 
     def play_tick(self) -> None:
         """Advance one recorded interval; stop at the end of the recording."""
-        if not self.timeline.step(1):
+        if self.timeline.step(1):
+            self._observe(self.timeline.current())
+        else:
             self.playing = False
         self._show_current()
         if self._autopoll:
             self._arm_play()
 
     # -- showing ---------------------------------------------------------
+
+    def _observe(self, frame: Frame) -> None:
+        for spec in PANES:
+            observe = getattr(self.pane(spec.key), "observe", None)
+            if observe is not None:
+                observe(frame.panes.get(spec.key), frame.interval)
 
     def _show_current(self, jumped: bool = False) -> None:
         frame = self.timeline.current()
@@ -253,6 +262,7 @@ class NettopApp(App[None]):
                 reset = getattr(self.pane(spec.key), "reset_history", None)
                 if reset is not None:
                     reset()
+            self._observe(frame)
         self.show_frame(frame)
 
     def show_frame(self, frame: Frame) -> None:
@@ -330,7 +340,10 @@ class NettopApp(App[None]):
         if self.replay:
             self.playing = False
             self._arm_play()
-        self._moved(self.timeline.step(count), jumped=count < 0)
+        moved = self.timeline.step(count)
+        if moved and count > 0 and self.replay:
+            self._observe(self.timeline.current())
+        self._moved(moved, jumped=count < 0)
 
     def action_jump(self, direction: int) -> None:
         if self.replay:

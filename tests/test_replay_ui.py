@@ -110,3 +110,21 @@ async def test_live_rewind_scrubs_back_and_returns_to_live():
         app.accept_frame(source.poll())
         await pilot.pause()
         assert shown_pid(app) == 1006
+
+
+async def test_cumulative_panes_keep_counting_while_the_display_is_paused():
+    from nettop.model.sizes import SizesSnapshot
+
+    sized = [Frame(1_800_000_000.0 + i, 1.0, {"sizes": SizesSnapshot("tracepoint", 0, (), ())}) for i in range(4)]
+    source = ScriptedSource(sized, live("sizes"))
+    app = NettopApp(source, autopoll=False)
+    async with app.run_test() as pilot:
+        app.accept_frame(source.poll())
+        await pilot.press("p")
+        app.accept_frame(source.poll())
+        app.accept_frame(source.poll())
+        await pilot.pause()
+        assert app.pane("sizes").intervals_seen == 3
+        await pilot.press("L")  # back to live is a jump: totals restart from the frame shown
+        await pilot.pause()
+        assert app.pane("sizes").intervals_seen == 1

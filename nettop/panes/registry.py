@@ -2,6 +2,11 @@
 
 Optional pane methods the app routes its keys to, when the active pane has them:
 `cycle_sort()`, `reverse_sort()`, `set_filter(text)`.
+
+Panes that keep history (sparklines, cumulative sums) also implement
+`observe(snapshot, interval)`, called once for every new interval in time order even while
+the display is paused, and `reset_history()`, called when the display jumps in time
+(seeking a replay, returning to live); `show()` then only draws.
 """
 
 from __future__ import annotations

@@ -201,13 +201,22 @@ class SizesPane(Vertical):
 
     # -- data --------------------------------------------------------------
 
-    def show(self, snapshot: SizesSnapshot | None, interval: float) -> None:
-        self.snapshot = snapshot
-        self.interval = interval
+    def observe(self, snapshot: SizesSnapshot | None, interval: float) -> None:
+        """Every new interval, shown or not (paused), goes into the cumulative totals."""
         if snapshot is not None:
             self.process_totals.add(snapshot.processes)
             self.device_totals.add(snapshot.devices)
             self.intervals_seen += 1
+
+    def reset_history(self) -> None:
+        """The display jumped in time: totals restart from the frame shown next."""
+        self.process_totals = Totals(MAX_CUMULATIVE_PROCESSES)
+        self.device_totals = Totals(MAX_CUMULATIVE_DEVICES)
+        self.intervals_seen = 0
+
+    def show(self, snapshot: SizesSnapshot | None, interval: float) -> None:
+        self.snapshot = snapshot
+        self.interval = interval
         self.refresh_rows()
 
     @property
