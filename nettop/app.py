@@ -251,7 +251,7 @@ class NettopApp(App[None]):
         for spec in PANES:
             observe = getattr(self.pane(spec.key), "observe", None)
             if observe is not None:
-                observe(frame.panes.get(spec.key), frame.interval)
+                observe(spec.data(frame), frame.interval)
 
     def _show_current(self, jumped: bool = False) -> None:
         frame = self.timeline.current()

@@ -15,8 +15,8 @@ REPO = Path(__file__).resolve().parent.parent
 NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
 
 
-def nettop(*args, prefix=(), python=sys.executable, extra_python_args=()):
-    env = dict(os.environ, PYTHONPATH=str(REPO))
+def nettop(*args, prefix=(), python=sys.executable, extra_python_args=(), pythonpath=(str(REPO),)):
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(pythonpath))
     return subprocess.run([*prefix, python, *extra_python_args, "-m", "nettop", *args],
                           capture_output=True, text=True, timeout=60, env=env)
 
@@ -58,9 +58,10 @@ def test_bad_flags_are_usage_errors(args, fragment):
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="the BCC check comes after the root check")
 def test_missing_bcc_is_one_line():
-    # -S: no site-packages, so the distribution's bcc module is out of reach.
+    # A venv made without --system-site-packages: its own packages, but not the distribution's bcc.
+    venv_packages = next(Path(sys.prefix).glob("lib/python3*/site-packages"))
     result = nettop("record", "--duration", "1", "--output", "/dev/null",
-                    python="/usr/bin/python3", extra_python_args=("-S",))
+                    python="/usr/bin/python3", extra_python_args=("-S",), pythonpath=(str(REPO), str(venv_packages)))
     assert_one_line_error(result, 1, "BCC is not installed", "python3-bpfcc")
 
 
