@@ -162,7 +162,7 @@ def open_output(path: str):
 
 
 def doctor_lines(probes: Sequence[Probe], attach: bool) -> tuple[list[str], dict[str, bool]]:
-    """One line per pane: which source it would use, or why it cannot run."""
+    """One line per probe, naming the panes it feeds: its source, or why it cannot run."""
     lines = []
     runnable: dict[str, bool] = {}
     for probe in probes:
@@ -177,7 +177,7 @@ def doctor_lines(probes: Sequence[Probe], attach: bool) -> tuple[list[str], dict
             verdict, ok = f"unavailable: {exc}", False
         for pane in probe.panes:
             runnable[pane] = runnable.get(pane, False) or ok
-            lines.append(f"  {pane:<12} {verdict}")
+        lines.append(f"  {probe.name:<16} {'+'.join(probe.panes):<12} {verdict}")
     return lines, runnable
 
 
@@ -193,7 +193,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     print(f"nettop {__version__} on Linux {kernel.platform.release()}")
     for name, problem in checks:
         print(f"  {name:<15} {'ok' if problem is None else problem}")
-    print("panes:")
+    print("probes (panes they feed):")
     lines, runnable = doctor_lines(build_probes(probe_options(args)), attach=machine_problem() is None)
     print("\n".join(lines))
     from nettop.probes.qdisc_latency import doctor_lines as qdisc_lines

@@ -82,7 +82,7 @@ def test_missing_headers_are_explained(tmp_path):
 def test_doctor_reports_every_pane_and_exits_zero():
     result = nettop("doctor")
     assert result.returncode == 0, result.stderr
-    assert "tcp          ok, tracepoint (tracepoint:sock:sock_send_length" in result.stdout
+    assert "socket_io        tcp+sizes    ok, tracepoint (tracepoint:sock:sock_send_length" in result.stdout
     assert "kprobes         not in this kernel" in result.stdout or "kprobes         ok" in result.stdout
 
 
