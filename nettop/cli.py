@@ -171,8 +171,8 @@ def doctor_lines(probes: Sequence[Probe], attach: bool) -> tuple[list[str], dict
             if attach:
                 probe.start()
                 probe.close()
-            hooks = ", ".join(str(h) for h in source.hooks)
-            verdict, ok = f"ok, {source.name} ({hooks})", True
+            hooks = f" ({', '.join(str(h) for h in source.hooks)})" if source.hooks else ""
+            verdict, ok = f"ok, {source.name}{hooks}", True
         except ProbeUnavailable as exc:
             verdict, ok = f"unavailable: {exc}", False
         for pane in probe.panes:
