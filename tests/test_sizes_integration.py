@@ -25,6 +25,7 @@ import pytest
 
 from nettop.model.histogram import log2_bounds, log2_slot
 from nettop.probes.netdev_sizes import NetdevSizesProbe
+from kernel_paths import kernel_socket_source
 
 pytestmark = pytest.mark.root
 
@@ -75,7 +76,7 @@ def test_socket_sizes_match_a_known_workload(recording):
             assert got == buckets, (protocol, direction)
             assert (count, bytes_, errors) == (sum(c for _, c in plan), total_bytes, 0), (protocol, direction)
             assert comms == {"python3"} or comms == {Path(sys.executable).name[:15]}
-    assert {f["panes"]["sizes"]["source"] for f in frames if "sizes" in f["panes"]} == {"tracepoint"}
+    assert {f["panes"]["sizes"]["source"] for f in frames if "sizes" in f["panes"]} == {kernel_socket_source()}
     assert all(f["panes"]["sizes"]["dropped"] == 0 for f in frames if "sizes" in f["panes"])
 
 

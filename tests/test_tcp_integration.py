@@ -10,6 +10,8 @@ import json
 import subprocess
 import pytest
 
+from kernel_paths import kernel_socket_source
+
 from netns import wait_for_port
 
 pytestmark = pytest.mark.root
@@ -66,7 +68,7 @@ def test_loopback_transfer_matches_iperf3(recording, address, family):
     assert sender_row["family"] == family and sender_row["raddr"] == address
     assert receiver_row["laddr"] == address
     assert all(f["panes"]["tcp"]["dropped"] == 0 for f in frames)
-    assert {f["panes"]["tcp"]["source"] for f in frames} == {"tracepoint"}
+    assert {f["panes"]["tcp"]["source"] for f in frames} == {kernel_socket_source()}
 
 
 @pytest.mark.parametrize("family", [4, 6])

@@ -3,7 +3,9 @@
 # inside it, on this repo, with the host's /usr and /etc. Results come back through a
 # 9p-shared directory: console.log, junit.xml, pytest.log, rc.
 #
-#   tests/vm/run.sh                 # the selection in tests/vm/selection.sh
+#   tests/vm/run.sh                 # the selection in tests/vm/selection.sh, then a summary
+#   tests/vm/run.sh --if-possible   # the same, or a one-line reason and exit 0 where the VM
+#                                   # cannot run (NETTOP_SKIP_VM=1, not root, not Debian amd64)
 #   tests/vm/run.sh -- CMD...       # any shell command, run in the repo inside the guest
 #   tests/vm/run.sh --script FILE   # a bash script from the host, run the same way
 #
@@ -14,7 +16,17 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 
-settings=$("$here/setup.sh") || exit $?
+if_possible=0
+[ "${1:-}" = "--if-possible" ] && { if_possible=1; shift; }
+if [ "${NETTOP_SKIP_VM:-0}" = 1 ]; then
+  echo "vm: skipping the kernel VM suite (NETTOP_SKIP_VM=1)" >&2; exit 0
+fi
+status=0
+settings=$("$here/setup.sh") || status=$?
+if [ $status -ne 0 ]; then
+  [ $if_possible -eq 1 ] && [ $status -eq 2 ] && { echo "vm: skipping the kernel VM suite" >&2; exit 0; }
+  exit $status
+fi
 eval "$settings"
 
 results=${NETTOP_VM_RESULTS:-$(mktemp -d /tmp/nettop-vm.XXXXXX)}
@@ -52,5 +64,6 @@ status=${PIPESTATUS[0]}
 set -e
 echo "vm: qemu ran $(( $(date +%s) - start ))s" >&2
 [ $status -eq 124 ] && { echo "vm: timed out after ${NETTOP_VM_TIMEOUT:-2400}s" >&2; exit 124; }
+[ -f "$results/junit.xml" ] && python3 "$here/summary.py" "$results"
 [ -f "$results/rc" ] || { echo "vm: the guest did not finish (qemu exit $status)" >&2; exit 1; }
 exit "$(cat "$results/rc")"

@@ -1,0 +1,200 @@
+"""Paths only a distribution kernel offers: kprobe fallbacks, sch_fq and netem.
+
+Run inside Debian's stock kernel by `make test-kernels` (tests/vm/). On a kernel without
+the feature each test skips and says which one is missing; where it runs, it prints the
+event source it exercised and records it as a junit property (tests/vm/summary.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from lossy_link import lossy_link
+from netns import sh, wait_for_port
+from nettop import kernel
+from nettop.model.histogram import Histogram, log2_bounds, log2_slot
+from nettop.probes.retransmits import counter_deltas, parse_counters
+from test_retransmits_integration import RECEIVER, SENDER, retransmits
+from test_sizes_integration import summed
+from test_tcp_integration import TRANSFER, connection_bytes
+
+pytestmark = pytest.mark.root
+
+
+def need_kprobes(*functions: str) -> None:
+    if not kernel.kprobes_supported():
+        pytest.skip("kernel without kprobes (no tracefs kprobe_events)")
+    missing = [f for f in functions if not kernel.kprobe_exists(f)]
+    if missing:
+        pytest.skip(f"kernel cannot kprobe {', '.join(missing)}")
+
+
+def need_qdisc(kind: str, dev: str, *params: str) -> None:
+    """Install a qdisc, or skip saying the kernel has no such kind."""
+    done = sh("tc", "qdisc", "replace", "dev", dev, "root", kind, *params, check=False)
+    if done.returncode != 0:
+        pytest.skip(f"kernel without sch_{kind}: {done.stderr.strip()}")
+
+
+def sources(frames, pane: str) -> set[str]:
+    return {f["panes"][pane]["source"] for f in frames if pane in f["panes"]}
+
+
+def report(record_property, pane: str, frames) -> set[str]:
+    """Say which event source the pane's probe used on this kernel."""
+    used = sources(frames, pane)
+    print(f"nettop source {pane}={','.join(sorted(used))} on {os.uname().release}")
+    record_property(f"source.{pane}", ",".join(sorted(used)))
+    return used
+
+
+def test_tcp_throughput_via_kprobes_matches_iperf3(recording, record_property):
+    need_kprobes("sock_recvmsg")
+    port = 5311
+    with recording(8.0, "--source", "kprobe", "--probes", "socket_io") as rec:
+        server = subprocess.Popen(["iperf3", "-s", "-1", "-p", str(port)], stdout=subprocess.DEVNULL)
+        wait_for_port(None, port)
+        client = subprocess.Popen(["iperf3", "-c", "127.0.0.1", "-p", str(port), "-n", str(TRANSFER), "-J"],
+                                  stdout=subprocess.PIPE, text=True)
+        out, _ = client.communicate(timeout=60)
+        server.wait(timeout=10)
+        frames = rec.finish(timeout=120)
+    assert report(record_property, "tcp", frames) == {"kprobe"}
+    result = json.loads(out)
+    lport = result["start"]["connected"][0]["local_port"]
+    sent, received = result["end"]["sum_sent"]["bytes"], result["end"]["sum_received"]["bytes"]
+    print(f"iperf3 sent {sent} received {received}")
+    assert connection_bytes(frames, client.pid, lport, port, "tx_bytes") == pytest.approx(sent, rel=0.01)
+    assert connection_bytes(frames, server.pid, port, lport, "rx_bytes") == pytest.approx(received, rel=0.01)
+    assert all(f["panes"]["tcp"]["dropped"] == 0 for f in frames)
+
+
+#: One UDP datagram size per system call pair, so each call lands in its own log2 bucket:
+#: send/recv (sendto/recvfrom), write/read (sock_write_iter/sock_read_iter), sendmsg/recvmsg.
+SYSCALL_PLAN = (("send", "recv", 100, 300), ("write", "read", 1000, 200), ("sendmsg", "recvmsg", 3000, 100))
+
+WORKLOAD = r"""
+import os, socket, sys, threading
+plan = %r
+reader = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+reader.setsockopt(socket.SOL_SOCKET, 33, 64 << 20)
+reader.bind(("127.0.0.1", 0))
+writer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+writer.connect(reader.getsockname())
+bad = []
+def read_all():
+    for _, how, size, count in plan:
+        for _ in range(count):
+            if how == "recv": got = len(reader.recv(size + 1))
+            elif how == "read": got = len(os.read(reader.fileno(), size + 1))
+            else: got = len(reader.recvmsg(size + 1)[0])
+            if got != size: bad.append(got)
+t = threading.Thread(target=read_all); t.start()
+for how, _, size, count in plan:
+    data = b"x" * size
+    for _ in range(count):
+        n = writer.send(data) if how == "send" else os.write(writer.fileno(), data) if how == "write" else writer.sendmsg([data])
+        if n != size: bad.append(n)
+t.join()
+print("bad" if bad else "done", os.getpid(), flush=True)
+"""
+
+
+def test_socket_sizes_via_kprobes_count_every_syscall(recording, record_property):
+    """Each of send/write/sendmsg and recv/read/recvmsg counted once, as the tracepoints do."""
+    need_kprobes("sock_recvmsg")
+    with recording(30.0, "--source", "kprobe", "--probes", "socket_io") as rec:
+        helper = subprocess.run([sys.executable, "-c", WORKLOAD % (SYSCALL_PLAN,)],
+                                capture_output=True, text=True, timeout=60)
+        time.sleep(1.0)  # one more poll after the last call
+        rec.process.terminate()
+        frames = rec.finish(timeout=120)
+    assert report(record_property, "sizes", frames) == {"kprobe"}
+    status, pid = helper.stdout.split()
+    assert status == "done", helper.stderr
+    expected = [[*log2_bounds(log2_slot(size)), count] for _, _, size, count in SYSCALL_PLAN]
+    total = sum(size * count for _, _, size, count in SYSCALL_PLAN)
+    calls = sum(count for *_, count in SYSCALL_PLAN)
+    for direction in ("write", "read"):
+        count, bytes_, errors, buckets, _ = summed(frames, int(pid), "udp", direction)
+        assert (count, bytes_, errors) == (calls, total, 0), direction
+        assert buckets == expected, direction
+
+
+def test_fq_latency_kprobes_agree_with_tracepoints(host, recording, record_property):
+    """Both sources at once on the same paced traffic: same packets, same latency histogram."""
+    need_kprobes("fq_enqueue", "fq_dequeue")
+    if not (kernel.tracepoint_exists("qdisc", "qdisc_enqueue") and kernel.tracepoint_exists("qdisc", "qdisc_dequeue")):
+        pytest.skip("kernel without the qdisc tracepoints")
+    need_qdisc("fq", host.host_if, "maxrate", "20mbit")
+    host.popen("iperf3", "-s", "-1")
+    wait_for_port(host, 5201)
+    args = ("--probes", "qdisc_latency")
+    with recording(12.0, "--source", "kprobe", *args, interval=0.5) as kp:
+        with recording(12.0, "--source", "tracepoint", *args, interval=0.5) as tp:
+            subprocess.run(["timeout", "30", "iperf3", "-c", host.ip, "-t", "3"], check=True, capture_output=True)
+            time.sleep(0.5)  # fq drains
+            tp.process.terminate()
+            kp.process.terminate()
+            by_source = {"tracepoint": tp.finish(timeout=120), "kprobe": kp.finish(timeout=120)}
+    totals = {}
+    for name, frames in by_source.items():
+        assert report(record_property, "queues", frames) == {name}
+        rows = [q for f in frames for q in f["panes"]["queues"]["qdiscs"]
+                if q["ifname"] == host.host_if and q["kind"] == "fq"]
+        hist = Histogram()
+        for q in rows:
+            hist = hist.merge(Histogram.from_record(q["latency_us"]["buckets"]))
+        totals[name] = (sum(q["packets"] for q in rows), hist)
+        print(f"{name}: {totals[name][0]} packets, p50 {hist.percentile(0.5)} us, p99 {hist.percentile(0.99)} us")
+    (kp_packets, kp_hist), (tp_packets, tp_hist) = totals["kprobe"], totals["tracepoint"]
+    assert tp_packets > 1000
+    assert kp_packets == pytest.approx(tp_packets, rel=0.02)
+    assert kp_hist.percentile(0.5) == pytest.approx(tp_hist.percentile(0.5), rel=0.1)
+    assert kp_hist.percentile(0.99) == pytest.approx(tp_hist.percentile(0.99), rel=0.2)
+
+
+def test_netem_loss_retransmits_match_retranssegs(recording, record_property):
+    """netem drops on the sender's own egress: every loss is a retransmit RetransSegs counts."""
+    with lossy_link() as link:
+        dev = f"ntl{link.sender.index}s"
+        done = link.sender.run("tc", "qdisc", "add", "dev", dev, "root", "netem", "loss", "3%", check=False)
+        if done.returncode != 0:
+            pytest.skip(f"kernel without sch_netem: {done.stderr.strip()}")
+        port = 5312
+        receiver = link.receiver.popen(sys.executable, "-c", RECEIVER, link.receiver_ip, str(port))
+        wait_for_port(link.receiver, port)
+        with recording(30, "--probes", "retransmits", interval=0.5) as rec:
+            before = parse_counters(link.counters(link.sender))
+            sender = link.sender.popen(sys.executable, "-c", SENDER, link.receiver_ip, str(port), "2",
+                                       stdout=subprocess.PIPE, text=True)
+            int(sender.stdout.readline())
+            assert sender.wait(timeout=60) == 0 and receiver.wait(timeout=60) == 0
+            time.sleep(1.0)
+            rec.process.terminate()
+            frames = rec.finish(timeout=120)
+            after = parse_counters(link.counters(link.sender))
+    report(record_property, "retransmits", frames)
+    kernel_counts = counter_deltas(before, after)
+    panes = retransmits(frames)
+    segments = sum(f["segments"] for p in panes for f in p["flows"] if f["laddr"] == link.sender_ip)
+    print(f"retransmitted segments: probe {segments}, RetransSegs {kernel_counts['RetransSegs']}")
+    assert kernel_counts["RetransSegs"] > 0
+    assert abs(segments - kernel_counts["RetransSegs"]) <= 0.02 * kernel_counts["RetransSegs"]
+    assert sum(p["lost_events"] for p in panes) == 0
+
+
+def test_report_sock_tracepoints(record_property):
+    """Not a check: records whether this kernel has sock:sock_send_length (Linux 6.3+)."""
+    if kernel.tracefs() is None:
+        pytest.skip("no tracefs")
+    has = kernel.tracepoint_exists("sock", "sock_send_length")
+    print(f"sock:sock_send_length on {os.uname().release}: {'yes' if has else 'no'}")
+    record_property("sock_send_length", str(has))
+    assert has == kernel.tracepoint_exists("sock", "sock_recv_length")
