@@ -70,10 +70,12 @@ def start_recording(tmp_path: Path, duration: float, *extra: str, interval: floa
         text=True,
     )
     try:
+        said = []
         line = process.stderr.readline()
         while line and not line.startswith("nettop: recording"):
+            said.append(line.rstrip())
             line = process.stderr.readline()
-        assert line, f"nettop record ended before attaching (exit {process.wait()})"
+        assert line, f"nettop record ended before attaching (exit {process.wait()}): {said[-3:]}"
         yield Recording(process, path)
     finally:
         if process.poll() is None:

@@ -320,3 +320,19 @@ async def test_names_are_off_when_headless():
         pane = app.query_one(HostsPane)
         assert pane.resolve_names is False and pane.resolver is None
         assert all(r[1] == "" for r in rows(app))
+
+
+async def test_a_quiet_host_still_drills_into_its_recent_sockets():
+    busy = frame(sockets=sockets_of(info(CONNS[0]), info(CONNS[1])))
+    quiet = frame(connections=CONNS[2:], t=T0 + 5)
+    app = NettopApp(ScriptedSource([], live("tcp")), autopoll=False)
+    async with app.run_test(size=(130, 36)) as pilot:
+        await open_hosts(pilot, app, busy, quiet)
+        table = app.query_one("#hosts-table", DataTable)
+        table.move_cursor(row=table.get_row_index(A))
+        assert rows(app)[table.cursor_row][2] == "0"  # listed for a minute, with no connections now
+        await pilot.press("enter")
+        await pilot.pause()
+        detail = {r[2]: r for r in rows(app, "#detail-table")}
+        assert set(detail) == {"10.201.1.1:40001", "10.201.1.1:40002"}
+        assert detail["10.201.1.1:40001"][9] == "42" and detail["10.201.1.1:40001"][5] == "0 B/s"

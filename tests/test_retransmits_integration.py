@@ -101,7 +101,8 @@ def test_lossy_flow_matches_the_senders_retransegs(recording):
     assert "ESTABLISHED" in {f["state"] for f in flows}
     segments = sum(f["segments"] for f in flows)
     assert kernel["RetransSegs"] > 0
-    assert abs(segments - kernel["RetransSegs"]) <= 0.02 * kernel["RetransSegs"], (segments, kernel)
+    missed = sum(p["missed"] or 0 for p in panes)  # skipped while another BPF program ran on the CPU
+    assert abs(segments - kernel["RetransSegs"]) <= 0.02 * kernel["RetransSegs"], (segments, kernel, missed)
     assert sum(p["lost_events"] for p in panes) == 0
     assert len(events) == sum(f["events"] for f in flows)
     assert sum(e["segments"] for e in events) == segments

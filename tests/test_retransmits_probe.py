@@ -248,5 +248,6 @@ def test_map_layouts_as_the_kernel_built_them():
         assert ctypes.sizeof(bpf["socks"].Leaf) == rt._SOCK_INFO.size
         snap = probe.poll(1.0)["retransmits"]
         assert snap.source == "tracepoint" and set(snap.counters) == set(rt.COUNTER_NAMES)
+        assert snap.missed is None or snap.missed >= 0
     finally:
         probe.close()

@@ -154,6 +154,7 @@ class RetransmitsSnapshot:
     kinds: str = "RS"  # the event kinds this source can report ("RSL" with tail-loss probes)
     dropped: int = 0  # flows the bounded kernel flow map could not take this interval
     failed: int = 0  # retransmit attempts the kernel reported as failed (not sent, not counted)
+    missed: int | None = None  # hook runs the kernel skipped (another BPF program was active); None: not counted
 
     @property
     def rate(self) -> float | None:
@@ -172,6 +173,7 @@ class RetransmitsSnapshot:
             "".join(sorted(set(self.kinds) | set(other.kinds), key="RSL".index)),
             self.dropped + other.dropped,
             self.failed + other.failed,
+            None if self.missed is None and other.missed is None else (self.missed or 0) + (other.missed or 0),
         )
 
     def to_record(self) -> dict[str, Any]:
@@ -181,6 +183,7 @@ class RetransmitsSnapshot:
             "lost_events": self.lost_events,
             "dropped": self.dropped,
             "failed": self.failed,
+            "missed": self.missed,
             "flows": [f.to_record() for f in self.flows],
             "events": [e.to_record() for e in self.events],
             "counters": dict(self.counters),
@@ -197,4 +200,5 @@ class RetransmitsSnapshot:
             kinds=str(data.get("kinds", "RS")),
             dropped=int(data.get("dropped", 0)),
             failed=int(data.get("failed", 0)),
+            missed=None if data.get("missed") is None else int(data["missed"]),
         )

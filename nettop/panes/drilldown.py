@@ -220,6 +220,10 @@ def record_frame(frame: Frame, groups: dict[str, dict[str, GroupRow]], hosts: Tr
         totals = per_socket.setdefault(endpoints_of(c), [0, 0])
         totals[0] += c.rx_bytes
         totals[1] += c.tx_bytes
+    infos = frame.panes.get("sockets")
+    for info in infos.sockets if infos else ():
+        if info.endpoints not in per_socket and not info.closed:
+            per_socket[info.endpoints] = [info.rx_bytes, info.tx_bytes]  # moved data, no syscall (or unowned)
     for ends, (rx, tx) in per_socket.items():
         sockets.add(ends, frame.time, rate(rx, frame.interval), rate(tx, frame.interval))
 

@@ -92,6 +92,7 @@ class HostsPane(Vertical):
         self.last_rows: dict[tuple[str, str], GroupRow] = {}  # so quiet groups keep their labels
         self.group_history = TrafficHistory()
         self.socket_history = TrafficHistory()
+        self.recent_sockets: dict = {}  # endpoints -> (pid, comm, last TcpSocketInfo), for the last minute
         self.resolve_names = resolve_names
         self.resolver = resolver
 
@@ -104,6 +105,10 @@ class HostsPane(Vertical):
             self.resolve_names = not self.app.is_headless
         self._set_columns()
 
+    def on_show(self) -> None:
+        """Switching to this tab by its number key: arrows and Enter should work at once."""
+        self.query_one("#hosts-table", DataTable).focus()
+
     # -- data --------------------------------------------------------------
 
     def show(self, frame: Frame | None, interval: float) -> None:
@@ -115,6 +120,7 @@ class HostsPane(Vertical):
             for key, row in rows.items():
                 self.last_rows[(grouping, key)] = row
         record_frame(frame, self.groups, self.group_history, self.socket_history)
+        self._remember_sockets(frame)
         for key in [k for k in self.last_rows if k not in self.group_history]:
             del self.last_rows[key]
         self.refresh_rows()
@@ -122,11 +128,25 @@ class HostsPane(Vertical):
             if isinstance(screen, SocketDetailScreen):
                 screen.show_frame(frame)
 
+    def _remember_sockets(self, frame: Frame) -> None:
+        recent = self.recent_sockets
+        tcp = frame.panes.get("tcp")
+        for c in tcp.connections if tcp else ():
+            ends = (c.laddr, c.lport, c.raddr, c.rport)
+            recent[ends] = (c.pid, c.comm, recent.get(ends, (None, "", None))[2])
+        sockets = frame.panes.get("sockets")
+        for info in sockets.sockets if sockets else ():
+            pid, comm, _ = recent.get(info.endpoints, (None, "", None))
+            recent[info.endpoints] = (pid, comm, info)
+        for ends in [e for e in recent if e not in self.socket_history]:
+            del recent[ends]
+
     def reset_history(self) -> None:
         """The app jumped in time: sparklines restart rather than mix two moments."""
         self.group_history.clear()
         self.socket_history.clear()
         self.last_rows.clear()
+        self.recent_sockets.clear()
 
     def rows(self) -> list[GroupRow]:
         """This frame's groups plus those seen in the last minute (at zero), sorted, filtered."""
@@ -283,7 +303,7 @@ class HostsPane(Vertical):
         names = {}
         if selector.grouping == "host" and self.resolve_names and self.resolver is not None:
             names = {selector.key: self.resolver.name(selector.key) or ""}
-        self.app.push_screen(SocketDetailScreen(selector, self.frame, self.socket_history, names))
+        self.app.push_screen(SocketDetailScreen(selector, self.frame, self.socket_history, names, self.recent_sockets))
 
 
 def open_connection_detail(app, connection) -> None:

@@ -187,7 +187,7 @@ def summary_line(snapshot: RetransmitsSnapshot | None, totals: Iterable[Retransm
         f"{len(flows)} flows since start ({shown} shown, {syn_sent} SYN_SENT)  "
         f"this interval: {events} events = {segments} segments  "
         f"source {snapshot.source} ({kinds})  lost {snapshot.lost_events}  dropped {snapshot.dropped}  "
-        f"failed {snapshot.failed}"
+        f"failed {snapshot.failed}  missed {'?' if snapshot.missed is None else snapshot.missed}"
     )
 
 

@@ -111,6 +111,15 @@ class DetailState:
             self.events.extend(e for e in retransmits.events if endpoints_of(e) in self.rows)
         self._bound()
 
+    def seed(self, recent: dict[Endpoints, tuple[int | None, str, TcpSocketInfo | None]]) -> None:
+        """Sockets of the group seen in the last minute (from the host view), before any frame."""
+        for ends, (pid, comm, info) in recent.items():
+            if self.selector.matches(pid, ends):
+                row = self._row(ends)
+                row.pid, row.comm, row.info = pid, comm, info
+                row.closed = bool(info and info.closed)
+        self._bound()
+
     def _row(self, ends: Endpoints) -> SocketRow:
         row = self.rows.get(ends)
         if row is None:
@@ -156,7 +165,7 @@ def ss_lines(row: SocketRow) -> list[str]:
     users = f' users:(("{row.comm}",pid={row.pid}))' if row.pid is not None else ""
     if info is None:
         return [f"{row.state}  {endpoint(laddr, lport)}  {endpoint(raddr, rport)}{users}",
-                "  no tcp_info yet (the tcp_info probe reports sockets once they move data)"]
+                "  no tcp_info: idle since the view opened, or in another network namespace"]
     head = (f"{row.state}  Recv-Q {info.recv_q}  Send-Q {info.send_q}  {endpoint(laddr, lport)}  "
             f"{endpoint(raddr, rport)}{users} uid:{info.uid} ino:{info.inode} sk-cookie:{info.cookie}")
     if row.closed:
@@ -249,8 +258,7 @@ def queues_panel(state: DetailState, row: SocketRow | None) -> RenderableType:
     return Group(*lines)
 
 
-COLUMNS = ("PID", "COMM", "LOCAL", "REMOTE", "STATE", "RX/s", "TX/s", "LAST 1m", "RTT ms", "CWND", "RETR",
-           "SEND-Q", "RECV-Q")
+COLUMNS = ("PID", "COMM", "LOCAL", "REMOTE", "STATE", "RX/s", "TX/s", "LAST 1m", "RTT ms", "CWND", "RETR")
 
 
 def row_cells(row: SocketRow, interval: float, history: TrafficHistory | None) -> tuple:
@@ -269,8 +277,6 @@ def row_cells(row: SocketRow, interval: float, history: TrafficHistory | None) -
         Text(milliseconds(info.rtt_us) if info else "-", justify="right", style=style),
         Text(str(info.cwnd) if info else "-", justify="right", style=style),
         Text(f"{info.retrans}/{info.total_retrans}" if info else "-", justify="right", style=style),
-        Text(str(info.send_q) if info else "-", justify="right", style=style),
-        Text(str(info.recv_q) if info else "-", justify="right", style=style),
     )
 
 
@@ -281,9 +287,10 @@ class SocketDetailScreen(Screen[None]):
     BINDINGS = [Binding("escape", "app.pop_screen", "back"), Binding("q", "app.quit", "quit", show=False)]
 
     def __init__(self, selector: Selector, frame: Frame | None = None, history: TrafficHistory | None = None,
-                 names: dict[str, str] | None = None) -> None:
+                 names: dict[str, str] | None = None, recent: dict | None = None) -> None:
         super().__init__()
         self.state = DetailState(selector)
+        self.state.seed(recent or {})
         self.history = history
         self.names = names or {}
         self._first = frame

@@ -55,7 +55,8 @@ struct start {
     u64 dev;
     u64 packets;
 };
-BPF_TABLE("lru_hash", u64, struct start, starts, %(max_inflight)d);
+/* Per-CPU LRU lists (BPF_F_NO_COMMON_LRU): no global LRU lock on the hot path. */
+BPF_F_TABLE("lru_hash", u64, struct start, starts, %(max_inflight)d, BPF_F_NO_COMMON_LRU);
 
 static __always_inline struct lat_stats *device_entry(u64 dev)
 {
@@ -85,7 +86,8 @@ static __always_inline void started(void *skb, u32 packets)
 static __always_inline void queued(void *skb)
 {
     u64 key = (u64)skb;
-    starts.delete(&key);
+    if (starts.lookup(&key))  /* a lookup is lock-free; a delete of a missing key is not */
+        starts.delete(&key);
 }
 
 static __always_inline void consumed(void *skb)

@@ -140,7 +140,8 @@ _TRACEPOINT_C = r"""
 #define MAX_BULK %(max_bulk)d
 #define TSTAMP_HORIZON_NS %(horizon)dULL
 
-BPF_TABLE("lru_hash", u64, u64, starts, %(max_inflight)d);
+/* Per-CPU LRU lists (BPF_F_NO_COMMON_LRU): no global LRU lock on the hot path. */
+BPF_F_TABLE("lru_hash", u64, u64, starts, %(max_inflight)d, BPF_F_NO_COMMON_LRU);
 
 /* No enqueue time for this skb. A segment tbf cut from a GSO packet at enqueue (the
  * tracepoint reported the freed original) still carries the packet's skb->tstamp: TCP sets
@@ -208,7 +209,8 @@ struct start {
     u64 ts;
     u64 qdisc;
 };
-BPF_TABLE("lru_hash", struct start_key, struct start, starts, %(max_inflight)d);
+/* Per-CPU LRU lists (BPF_F_NO_COMMON_LRU): no global LRU lock on the hot path. */
+BPF_F_TABLE("lru_hash", struct start_key, struct start, starts, %(max_inflight)d, BPF_F_NO_COMMON_LRU);
 
 static __always_inline int enqueued(void *skb, void *qdisc, u64 kind)
 {

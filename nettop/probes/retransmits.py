@@ -98,6 +98,7 @@ _SOCK_INFO = struct.Struct("<QII16s")
 _HEAD_C = r"""
 #include <uapi/linux/ptrace.h>
 #include <linux/socket.h>
+#include <uapi/asm-generic/errno.h>
 
 #define PROTO_TCP 6
 /* TCP states, named apart from the kernel's enum so no header can clash */
@@ -257,6 +258,17 @@ static __always_inline void account(void *ctx, struct event *e, void *sk, void *
     }
 }
 """
+
+# Since 6.12 the tracepoint also fires for attempts that failed. Those that failed before the
+# kernel counted them (still queued, window closed, no route, no memory) were not sent and are
+# not in RetransSegs: they only count as `failed`. The rest (a local qdisc or device drop,
+# -ENOBUFS) were counted by the kernel as retransmitted, so they are counted here too.
+_ERR_CHECK_C = r"""
+    int err = args->err;
+    if (err == -EBUSY || err == -EAGAIN || err == -EINVAL || err == -EHOSTUNREACH || err == -ENOMEM) {
+        count(COUNT_FAILED);
+        return 0;
+    }"""
 
 _TRACEPOINT_C = r"""
 static __always_inline void tp_addresses(struct event *e, u16 family, const u8 *s4, const u8 *d4,
@@ -433,7 +445,7 @@ def bpf_text(
     if source == "kprobe":
         body = _SOCK_ENDPOINTS_C + _KPROBE_C
     else:
-        err_check = "    if (args->err) {\n        count(COUNT_FAILED);\n        return 0;\n    }" if has_err else ""
+        err_check = _ERR_CHECK_C if has_err else ""
         body = _TRACEPOINT_C % {"err_check": err_check}
         if loss_probes:
             body += _SOCK_ENDPOINTS_C
@@ -547,6 +559,7 @@ def build_snapshot(
     lost: int = 0,
     dropped: int = 0,
     failed: int = 0,
+    missed: int | None = None,
 ) -> RetransmitsSnapshot:
     """Decoded kernel rows into the pane's snapshot: owners resolved, addresses as text."""
 
@@ -579,7 +592,29 @@ def build_snapshot(
             )
         )
     flow_rows.sort(key=lambda f: (-f.segments, f.key))
-    return RetransmitsSnapshot(source, lost, tuple(flow_rows), tuple(event_rows), dict(counters), kinds, dropped, failed)
+    return RetransmitsSnapshot(
+        source, lost, tuple(flow_rows), tuple(event_rows), dict(counters), kinds, dropped, failed, missed
+    )
+
+
+def program_misses(fd: int, btf: Btf | None) -> int | None:
+    """Runs the kernel skipped because another BPF program was active on that CPU
+    (bpf_prog_info.recursion_misses, offset from BTF): retransmits nobody saw. None where
+    the kernel does not count them."""
+    try:
+        offset = btf.offsetof("bpf_prog_info", "recursion_misses") if btf else None
+        size = btf.struct_size("bpf_prog_info") if btf else 0
+    except BtfError:
+        return None
+    if offset is None:
+        return None
+    from bcc.libbcc import lib
+
+    info = ctypes.create_string_buffer(size)
+    length = ctypes.c_uint32(size)
+    if lib.bpf_obj_get_info(fd, info, ctypes.byref(length)) != 0 or length.value < offset + 8:
+        return None
+    return struct.unpack_from("<Q", info.raw, offset)[0]
 
 
 def monotonic_to_wall(now_mono_ns: int, now_wall: float) -> Callable[[int], float]:
@@ -612,6 +647,7 @@ class RetransmitsProbe(Probe):
         self._pending: list[dict[str, Any]] = []
         self._counts = [0, 0, 0]
         self._last_counters: dict[str, int] = {}
+        self._misses = 0
         self.base_source: str | None = None
 
     def select(self) -> EventSource:
@@ -649,6 +685,18 @@ class RetransmitsProbe(Probe):
         else:
             table.open_ring_buffer(self._on_event)
         self._last_counters = self._read_counters()
+        self._misses = self._count_misses() or 0
+
+    def _count_misses(self) -> int | None:
+        """Skipped runs of the retransmit hooks, summed (tracepoint programs count them since 6.7)."""
+        assert self._bpf is not None
+        counts = [
+            program_misses(function.fd, running_kernel_btf())
+            for name, function in self._bpf.funcs.items()
+            if b"retransmit" in name or b"rtx_synack" in name
+        ]
+        known = [c for c in counts if c is not None]
+        return sum(known) if known else None
 
     def _on_event(self, _cpu_or_ctx, data, size) -> None:
         self._pending.append(decode_event(ctypes.string_at(data, size)))
@@ -683,13 +731,16 @@ class RetransmitsProbe(Probe):
             return None if info is None else _SOCK_INFO.unpack(bytes(info))[0]
 
         lost, dropped, failed = self._count_deltas()
+        misses_now = self._count_misses()
+        missed = None if misses_now is None else misses_now - self._misses
+        self._misses = misses_now or 0
         counters_now = self._read_counters()
         deltas = counter_deltas(self._last_counters, counters_now)
         self._last_counters = counters_now
         to_wall = monotonic_to_wall(time.monotonic_ns(), time.time())
         snapshot = build_snapshot(
             flows, events, born_now, self.owners, to_wall, self.base_source or "", self.kinds, deltas,
-            lost, dropped, failed,
+            lost, dropped, failed, missed,
         )
         return {"retransmits": snapshot}
 
