@@ -30,7 +30,7 @@ needs_btf = pytest.mark.skipif(BTF is None, reason="no kernel BTF")
 def test_tracepoint_text_walks_bulk_lists_and_uses_btf_offsets():
     text = bpf_text("tracepoint", btf=BTF)
     assert "TRACEPOINT_PROBE(qdisc, qdisc_enqueue)" in text and "TRACEPOINT_PROBE(qdisc, qdisc_dequeue)" in text
-    assert 'BPF_TABLE("lru_hash", u64, u64, starts, 16384)' in text
+    assert 'BPF_F_TABLE("lru_hash", u64, u64, starts, 16384, BPF_F_NO_COMMON_LRU)' in text
     assert f"#define OFF_SKB_NEXT {BTF.offsetof('sk_buff', 'next')}" in text
     assert "n <= 0 || !skb" in text  # empty polls skipped
     assert "kprobe__" not in text
