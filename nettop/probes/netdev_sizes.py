@@ -44,6 +44,7 @@ from typing import Any, Mapping
 from nettop.model.histogram import Histogram
 from nettop.model.sizes import DeviceSizes, IoSizes, SizesSnapshot
 from nettop.probes.base import EventSource, Probe, kprobes, load_bpf, tracepoints
+from nettop.probes.cbits import LOG2_SLOT_C
 from nettop.probes.layout import Field, offset_defines
 
 SLOTS = 32
@@ -76,7 +77,7 @@ KPROBE_FIELDS = (Field("OFF_SKB_LEN", "sk_buff", "len"),)
 # struct dev_stats, as laid out by the C below (little-endian, no padding: 584 bytes, a multiple of 8 as per-CPU values must be).
 _STATS = struct.Struct(f"<4Q4I{4 * SLOTS}I2I16s")
 
-_COMMON_C = r"""
+_COMMON_C = LOG2_SLOT_C + r"""
 #include <uapi/linux/ptrace.h>
 
 #define SLOTS %(slots)d
@@ -136,9 +137,7 @@ static __always_inline void account_dev(u64 dev, u32 len, int error, const int p
         s->errors[point]++;
         return;
     }
-    u32 slot = len ? bpf_log2l(len) : 0;
-    if (slot >= SLOTS)
-        slot = SLOTS - 1;
+    u32 slot = log2_slot(len, SLOTS);
     s->bytes[point] += len;
     s->hist[point * SLOTS + slot]++;
 }

@@ -15,6 +15,7 @@ from typing import Any
 
 from nettop.model.histogram import Histogram
 from nettop.model.queues import Latency
+from nettop.probes.cbits import LOG2_SLOT_C
 from nettop.probes.layout import Field
 
 SLOTS = 32
@@ -43,7 +44,7 @@ SKB_FIELDS = (
 # struct lat_stats below: 184 bytes, a multiple of 8 as per-CPU values must be.
 STATS = struct.Struct(f"<3Q{SLOTS}I4I16s")
 
-COMMON_C = r"""
+COMMON_C = LOG2_SLOT_C + r"""
 #include <uapi/linux/ptrace.h>
 
 #define SLOTS %(slots)d
@@ -107,9 +108,7 @@ static __always_inline struct lat_stats *insert(u64 *key, struct lat_stats *tpl)
 static __always_inline void add_sample(struct lat_stats *s, u64 delta_ns, u32 packets)
 {
     u64 us = delta_ns / 1000;
-    u32 slot = us ? bpf_log2l(us) : 0;
-    if (slot >= SLOTS)
-        slot = SLOTS - 1;
+    u32 slot = log2_slot(us, SLOTS);
     s->hist[slot] += packets;
     if (delta_ns > s->max_ns)
         s->max_ns = delta_ns;
