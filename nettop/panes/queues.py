@@ -214,9 +214,16 @@ class QueuesPane(Vertical):
         with VerticalScroll(id="queues-detail"):
             yield Static(self.detail_view, id="queues-hist")
 
-    def show(self, snapshot: QueuesSnapshot | None, interval: float) -> None:
-        if snapshot is not None and snapshot is not self.snapshot:
+    def observe(self, snapshot: QueuesSnapshot | None, interval: float) -> None:
+        """Every new interval, shown or not (paused), extends the p99 history."""
+        if snapshot is not None:
             self.history.add(queue_rows(snapshot))
+
+    def reset_history(self) -> None:
+        """The display jumped in time: the sparklines restart from the frame shown next."""
+        self.history = P99History(self.history.length, self.history.max_rows)
+
+    def show(self, snapshot: QueuesSnapshot | None, interval: float) -> None:
         self.snapshot = snapshot
         self.interval = interval
         self.refresh_rows()

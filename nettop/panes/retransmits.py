@@ -25,7 +25,7 @@ from textual.reactive import reactive
 from textual.widgets import DataTable, Static
 
 from nettop.model.retransmits import COUNTER_NAMES, RetransmitEvent, RetransmitFlow, RetransmitsSnapshot, retransmit_rate
-from nettop.panes.sizes import Totals, _cursor_key, _sync_table
+from nettop.panes.table import Totals, cursor_key, sync_table
 from nettop.panes.text import endpoint, inert
 
 MAX_FLOWS = 2048
@@ -218,11 +218,19 @@ class RetransmitsPane(Vertical):
         except Exception:  # no app (renderable tests)
             return default_palette()
 
-    def show(self, snapshot: RetransmitsSnapshot | None, interval: float) -> None:
-        self.snapshot = snapshot
+    def observe(self, snapshot: RetransmitsSnapshot | None, interval: float) -> None:
+        """Every new interval, shown or not (paused), goes into the totals and the log."""
         if snapshot is not None:
             self.totals.add(snapshot.flows)
             self.event_log.add(snapshot.events)
+
+    def reset_history(self) -> None:
+        """The display jumped in time: totals and log restart from the frame shown next."""
+        self.totals = Totals(self.totals.capacity)
+        self.event_log = EventLog(self.event_log.events.maxlen)
+
+    def show(self, snapshot: RetransmitsSnapshot | None, interval: float) -> None:
+        self.snapshot = snapshot
         self.refresh_rows()
 
     def watch_sort_by(self) -> None:
@@ -242,7 +250,7 @@ class RetransmitsPane(Vertical):
         wanted = {str(f.key): f for f in rows}
         palette = self.palette
         with self.app.batch_update():
-            _sync_table(table, wanted, lambda f: flow_cells(f, palette), _cursor_key(table))
+            sync_table(table, wanted, lambda f: flow_cells(f, palette), cursor_key(table))
             self.query_one("#retransmits-summary", Static).update(
                 summary_line(self.snapshot, self.totals.values(), len(rows))
             )

@@ -11,8 +11,7 @@ GRO merging and GSO/TSO segmentation show as a shift between the stack and NIC r
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from typing import Callable, Iterable, TypeVar
+from typing import Iterable, TypeVar
 
 from rich.console import Group
 from rich.text import Text
@@ -24,6 +23,7 @@ from textual.widgets import DataTable, Static
 
 from nettop.model.sizes import DEVICE_POINTS, DeviceSizes, ProcessSizes, SizesSnapshot
 from nettop.panes.histogram import HistogramView
+from nettop.panes.table import Totals, cursor_key, sync_table
 from nettop.panes.text import human_bytes, inert
 
 MAX_CUMULATIVE_PROCESSES = 4096
@@ -53,26 +53,6 @@ POINT_TITLES = {
 }
 
 Row = TypeVar("Row", ProcessSizes, DeviceSizes)
-
-
-class Totals:
-    """Rows summed since start, keyed by row key; the least recently active forgotten first."""
-
-    def __init__(self, capacity: int) -> None:
-        self.capacity = capacity
-        self.rows: OrderedDict[tuple, object] = OrderedDict()
-        self.forgotten = 0
-
-    def add(self, rows: Iterable[Row]) -> None:
-        for row in rows:
-            previous = self.rows.pop(row.key, None)
-            self.rows[row.key] = previous.merge(row) if previous is not None else row
-        while len(self.rows) > self.capacity:
-            self.rows.popitem(last=False)
-            self.forgotten += 1
-
-    def values(self) -> tuple:
-        return tuple(self.rows.values())
 
 
 def process_key(p: ProcessSizes) -> str:
@@ -251,8 +231,8 @@ class SizesPane(Vertical):
         if self.selected_device not in devices:
             self.selected_device = next(iter(devices), None)
         with self.app.batch_update():
-            _sync_table(process_table, processes, process_cells, _cursor_key(process_table))
-            _sync_table(device_table, devices, device_cells, self.selected_device)
+            sync_table(process_table, processes, process_cells, cursor_key(process_table))
+            sync_table(device_table, devices, device_cells, self.selected_device)
             self.query_one("#sizes-summary", Static).update(self.summary(len(processes)))
             self.update_detail()
 
@@ -275,7 +255,7 @@ class SizesPane(Vertical):
         self.query_one("#sizes-device-hist", Static).update(self.device_view)
 
     def selected_process(self) -> ProcessSizes | None:
-        key = _cursor_key(self.query_one("#sizes-processes", DataTable))
+        key = cursor_key(self.query_one("#sizes-processes", DataTable))
         return next((p for p in self.processes() if process_key(p) == key), None)
 
     def selected_device_sizes(self) -> DeviceSizes | None:
@@ -298,28 +278,3 @@ class SizesPane(Vertical):
 
     def set_filter(self, text: str) -> None:
         self.filter_text = text
-
-
-def _cursor_key(table: DataTable) -> str | None:
-    if table.row_count == 0:
-        return None
-    try:
-        row_key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
-    except Exception:
-        return None
-    return row_key.value
-
-
-def _sync_table(table: DataTable, wanted: dict, cells: Callable[[Row], tuple], keep: str | None) -> None:
-    """Update cells in place when the row order is unchanged; otherwise rebuild and keep the cursor on `keep`."""
-    columns = [c.value for c in table.columns]
-    if [k.value for k in table.rows] == list(wanted):
-        for key, row in wanted.items():
-            for column, value in zip(columns, cells(row)):
-                table.update_cell(key, column, value)
-    else:
-        table.clear()
-        for key, row in wanted.items():
-            table.add_row(*cells(row), key=key)
-    if keep in wanted and _cursor_key(table) != keep:
-        table.move_cursor(row=table.get_row_index(keep), animate=False)

@@ -1,8 +1,10 @@
-"""DataTable helpers shared by panes: rows kept by key, the cursor kept on its row."""
+"""Helpers shared by table panes: rows kept by key, the cursor kept on its row, and
+bounded since-start totals."""
 
 from __future__ import annotations
 
-from typing import Callable, Mapping, TypeVar
+from collections import OrderedDict
+from typing import Callable, Iterable, Mapping, TypeVar
 
 from textual.widgets import DataTable
 
@@ -34,3 +36,24 @@ def sync_table(table: DataTable, wanted: Mapping[str, Row], cells: Callable[[Row
             table.add_row(*cells(row), key=key)
     if keep in wanted and cursor_key(table) != keep:
         table.move_cursor(row=table.get_row_index(keep), animate=False)
+
+
+class Totals:
+    """Rows summed since start, keyed by `row.key` and combined with `row.merge()`;
+    the least recently active are forgotten first, so memory stays bounded."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.rows: OrderedDict[object, object] = OrderedDict()
+        self.forgotten = 0
+
+    def add(self, rows: Iterable) -> None:
+        for row in rows:
+            previous = self.rows.pop(row.key, None)
+            self.rows[row.key] = previous.merge(row) if previous is not None else row
+        while len(self.rows) > self.capacity:
+            self.rows.popitem(last=False)
+            self.forgotten += 1
+
+    def values(self) -> tuple:
+        return tuple(self.rows.values())
