@@ -13,6 +13,7 @@ from textual.widgets import DataTable, Static
 
 from nettop.model.tcp import TcpConnection, TcpSnapshot
 from nettop.panes.hosts import open_connection_detail
+from nettop.panes.table import cursor_key, sync_table
 from nettop.panes.text import endpoint, human_rate, inert, kb, rate
 
 
@@ -129,31 +130,12 @@ class TcpPane(Vertical):
         connections = self.snapshot.connections if self.snapshot else ()
         rows = visible_rows(connections, self.sort_by, self.sort_reverse, self.filter_text)
         wanted = {str(c.key): c for c in rows}
-        selected = self.selected_key()
-        current = [k.value for k in table.rows]
         with self.app.batch_update():
-            if current == list(wanted):
-                for key, connection in wanted.items():
-                    for column, value in zip(COLUMN_KEYS, cells(connection, self.interval)):
-                        table.update_cell(key, column, value)
-            else:
-                # DataTable cannot reorder rows by key; rebuild only when the order changed.
-                table.clear()
-                for key, connection in wanted.items():
-                    table.add_row(*cells(connection, self.interval), key=key)
-                if selected in wanted:
-                    table.move_cursor(row=table.get_row_index(selected), animate=False)
+            sync_table(table, wanted, lambda c: cells(c, self.interval), cursor_key(table))
         self.query_one("#tcp-summary", Static).update(summary_line(self.snapshot, self.interval, len(rows)))
 
     def selected_key(self) -> str | None:
-        table = self.query_one("#tcp-table", DataTable)
-        if table.row_count == 0:
-            return None
-        try:
-            row_key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
-        except Exception:
-            return None
-        return row_key.value
+        return cursor_key(self.query_one("#tcp-table", DataTable))
 
     def selected_connection(self) -> TcpConnection | None:
         key = self.selected_key()
