@@ -172,7 +172,8 @@ def doctor_lines(probes: Sequence[Probe], attach: bool) -> tuple[list[str], dict
                 probe.start()
                 probe.close()
             hooks = f" ({', '.join(str(h) for h in source.hooks)})" if source.hooks else ""
-            verdict, ok = f"ok, {source.name}{hooks}", True
+            note = f"; {probe.note}" if probe.note else ""
+            verdict, ok = f"ok, {source.name}{hooks}{note}", True
         except ProbeUnavailable as exc:
             verdict, ok = f"unavailable: {exc}", False
         for pane in probe.panes:

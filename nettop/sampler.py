@@ -84,7 +84,7 @@ class LiveSource:
         if closed:
             probe.close()
             return
-        self._set(probe, ProbeStatus(ProbeState.LIVE, probe.source.name if probe.source else None))
+        self._set(probe, ProbeStatus(ProbeState.LIVE, probe.source.name if probe.source else None, probe.note))
 
     def statuses(self) -> dict[str, ProbeStatus]:
         with self._lock:

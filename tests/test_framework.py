@@ -114,3 +114,15 @@ def test_a_pane_fed_by_two_probes_is_live_when_one_is_and_says_what_is_missing()
         "live (socket_io fake); partly unavailable: netdev_sizes: no tracepoint:net:napi_gro_receive_entry"
     )
     source.close()
+
+
+def test_a_probe_note_shows_in_its_live_status():
+    probe = FakeProbe("retransmits", ("retransmits",))
+    probe.note = "no L events: kprobe:tcp_send_loss_probe unavailable"
+    source = LiveSource([probe])
+    source.start()
+    source.wait_attached(timeout=5)
+    assert source.statuses()["retransmits"].describe() == (
+        "live (fake); partly unavailable: no L events: kprobe:tcp_send_loss_probe unavailable"
+    )
+    source.close()

@@ -87,21 +87,21 @@ def test_skb_end_without_btf_asks_the_headers():
     assert "#ifdef NET_SKBUFF_DATA_USES_OFFSET" in text and "#define SKB_END_IS_OFFSET 1" in text
 
 
-def test_source_names_what_is_missing(monkeypatch):
+def test_note_names_what_is_missing(monkeypatch):
     monkeypatch.setattr(kernel, "tracepoint_exists", lambda category, event: True)
     monkeypatch.setattr(kernel, "kprobe_exists", lambda function: False)
     monkeypatch.setattr(kernel, "kprobes_supported", lambda: False)
     probe = rt.RetransmitsProbe()
     source = probe.select()
-    assert source.name.startswith("tracepoint; no L events: kprobe:tcp_send_loss_probe unavailable")
-    assert "no kprobes" in source.name and probe.base_source == "tracepoint" and probe.kinds == "RS"
+    assert source.name == "tracepoint" and probe.base_source == "tracepoint" and probe.kinds == "RS"
+    assert probe.note == "no L events: kprobe:tcp_send_loss_probe unavailable, this kernel has no kprobes"
 
 
 def test_loss_probes_when_the_kernel_has_them(monkeypatch):
     monkeypatch.setattr(kernel, "tracepoint_exists", lambda category, event: True)
     monkeypatch.setattr(kernel, "kprobe_exists", lambda function: True)
     probe = rt.RetransmitsProbe()
-    assert probe.select().name == "tracepoint" and probe.kinds == "RSL"
+    assert probe.select().name == "tracepoint" and probe.kinds == "RSL" and probe.note is None
 
 
 def test_forced_kprobe_source(monkeypatch):

@@ -127,6 +127,8 @@ class Probe(abc.ABC):
     def __init__(self, forced_source: str | None = None) -> None:
         self.forced_source = forced_source
         self.source: EventSource | None = None
+        #: what the chosen source cannot do here (a degraded mode), set by select()
+        self.note: str | None = None
 
     def select(self) -> EventSource:
         self.source = choose_source(self.sources, self.forced_source)

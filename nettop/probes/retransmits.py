@@ -651,14 +651,13 @@ class RetransmitsProbe(Probe):
         self.base_source: str | None = None
 
     def select(self) -> EventSource:
-        """The source's name states what is missing: doctor and the pane status show it."""
+        """Tail-loss probes need a kprobe; without one the note says so (doctor, pane status)."""
         chosen = super().select()
         self.base_source = chosen.name
         self.loss_probes = LOSS_PROBE_HOOK.exists()
         if not self.loss_probes:
             why = "not traceable" if kernel.kprobes_supported() else "this kernel has no kprobes"
-            chosen = EventSource(f"{chosen.name}; no L events: {LOSS_PROBE_HOOK} unavailable, {why}", chosen.hooks)
-            self.source = chosen
+            self.note = f"no L events: {LOSS_PROBE_HOOK} unavailable, {why}"
         return chosen
 
     @property
