@@ -260,7 +260,7 @@ async def test_detail_joins_retransmits_sizes_and_queues():
         await pilot.pause()
         screen = app.screen
         retrans = plain(screen.query_one("#detail-retransmits", Static).content)
-        assert "2 segments" in retrans and "10.201.1.2:443 segs 2" in retrans
+        assert "2 segments" in retrans and "R ESTABLISHED :40001 segs 2" in retrans
         sizes = plain(screen.query_one("#detail-sizes", Static).content, 50)
         assert "curl (100)" in sizes and "[4K, 8K)" in sizes and "read: 10 calls" in sizes
         queues_text = plain(screen.query_one("#detail-queues", Static).content)

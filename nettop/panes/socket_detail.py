@@ -202,8 +202,7 @@ def retransmit_panel(state: DetailState, row: SocketRow | None) -> RenderableTyp
     lines: list[RenderableType] = [Text(f"{total} segments since opened, {len(events)} events kept")]
     for e in list(events)[-EVENTS_SHOWN:]:
         when = time.strftime("%H:%M:%S", time.localtime(e.time))
-        lines.append(Text.assemble(f"{when} {e.kind} {e.state} ",
-                                   inert(endpoint(e.raddr, e.rport)), f" segs {e.segments}"))
+        lines.append(Text(f"{when} {e.kind} {e.state} :{e.lport} segs {e.segments}"))
     if not events:
         lines.append(Text("none for this socket" if row is not None else "none"))
     return Group(title, *lines)
