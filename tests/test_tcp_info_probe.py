@@ -1,0 +1,123 @@
+"""tcp_info probe logic without netlink: parsing, deltas, the bound, closed sockets, routes."""
+
+from __future__ import annotations
+
+import socket
+import struct
+
+import pytest
+
+from nettop.model.sockets import TcpSocketInfo
+from nettop.probes.tcp_info import RouteCache, SocketTracker, parse_skmem, socket_info
+
+
+def diag(src="10.0.0.1", dst="10.0.0.2", sport=40000, dport=443, state=1, cookie=7, **info):
+    tcp_info = {"tcpi_rtt": 812, "tcpi_rttvar": 120, "tcpi_snd_cwnd": 42, "tcpi_snd_ssthresh": 30,
+                "tcpi_snd_mss": 1448, "tcpi_bytes_acked": 5000, "tcpi_bytes_received": 2000,
+                "tcpi_total_retrans": 3, "tcpi_pacing_rate": 1_000_000}
+    tcp_info.update(info)
+    skmem = ":".join(f"{b:02x}" for b in struct.pack("<9I", 0, 131072, 0, 87040, 0, 2896, 0, 0, 1))
+    return {"idiag_family": socket.AF_INET, "idiag_state": state, "idiag_src": src, "idiag_dst": dst,
+            "idiag_sport": sport, "idiag_dport": dport, "idiag_cookie": cookie, "idiag_inode": 99, "idiag_uid": 0,
+            "idiag_rqueue": 5, "idiag_wqueue": 6,
+            "attrs": {"INET_DIAG_INFO": tcp_info, "INET_DIAG_CONG": "cubic", "INET_DIAG_SKMEMINFO": skmem}}
+
+
+def test_parses_a_sock_diag_answer():
+    info = socket_info(diag())
+    assert (info.laddr, info.lport, info.raddr, info.rport, info.state) == ("10.0.0.1", 40000, "10.0.0.2", 443, "ESTAB")
+    assert (info.rtt_us, info.cwnd, info.ssthresh, info.mss, info.congestion) == (812, 42, 30, 1448, "cubic")
+    assert (info.recv_q, info.send_q, info.memory.rcvbuf, info.memory.sndbuf, info.memory.drops) == (5, 6, 131072, 87040, 1)
+
+
+def test_ipv4_mapped_and_ipv6_addresses():
+    mapped = socket_info(diag(src="::ffff:127.0.0.1", dst="::ffff:127.0.0.2"))
+    assert (mapped.family, mapped.laddr, mapped.raddr) == (4, "127.0.0.1", "127.0.0.2")
+    v6 = socket_info(diag(src="fd00::1", dst="fd00:0::2"))
+    assert (v6.family, v6.raddr) == (6, "fd00::2")
+
+
+def test_no_tcp_info_no_socket_and_short_skmem_ignored():
+    data = diag()
+    del data["attrs"]["INET_DIAG_INFO"]
+    assert socket_info(data) is None
+    assert parse_skmem("00:01") is None and parse_skmem(None) is None
+
+
+def sock(cookie, received=0, acked=0, retrans=0, lport=None):
+    return TcpSocketInfo(4, "10.0.0.1", lport or 40000 + cookie, "10.0.0.2", 443, "ESTAB", cookie=cookie,
+                         bytes_received=received, bytes_acked=acked, total_retrans=retrans)
+
+
+def test_first_poll_is_a_baseline_then_deltas():
+    tracker = SocketTracker(max_sockets=10)
+    reported, seen, skipped, idle = tracker.update([sock(1, 1000, 5000)])
+    assert reported == [] and (seen, skipped, idle) == (1, 0, 1)  # lifetime counters are not one interval's
+    reported, *_ = tracker.update([sock(1, 1500, 9000, retrans=2), sock(2, 10, 20)])
+    by_cookie = {s.cookie: s for s in reported}
+    assert (by_cookie[1].rx_bytes, by_cookie[1].tx_bytes, by_cookie[1].retrans_delta) == (500, 4000, 2)
+    assert (by_cookie[2].rx_bytes, by_cookie[2].tx_bytes) == (10, 20)  # new socket: all of it is new
+    reported, seen, skipped, idle = tracker.update([sock(1, 1500, 9000, retrans=2), sock(2, 10, 20)])
+    assert reported == [] and idle == 2
+
+
+def test_bound_keeps_the_busiest_and_counts_the_rest():
+    tracker = SocketTracker(max_sockets=2)
+    tracker.update([sock(c) for c in range(1, 6)])
+    reported, seen, skipped, idle = tracker.update([sock(c, acked=c * 100) for c in range(1, 6)])
+    assert [s.cookie for s in reported] == [5, 4] and (seen, skipped, idle) == (5, 3, 0)
+
+
+def test_closed_socket_reported_once_with_its_last_counters():
+    tracker = SocketTracker()
+    tracker.update([sock(1), sock(2)])
+    tracker.update([sock(1, acked=100), sock(2, acked=50)])
+    tracker.update([sock(1, acked=100), sock(2, acked=70)])  # 1 quiet: its latest counters are kept
+    reported, *_ = tracker.update([sock(2, acked=90)])
+    closed = [s for s in reported if s.closed]
+    assert [(s.cookie, s.bytes_acked, s.tx_bytes) for s in closed] == [(1, 100, 0)]
+    reported, *_ = tracker.update([sock(2, acked=90)])
+    assert not any(s.closed for s in reported)
+
+
+def test_route_cache_looks_up_once_per_ttl():
+    now = [0.0]
+    asked = []
+    cache = RouteCache(lambda a: asked.append(a) or "eth0", ttl=10, capacity=2, clock=lambda: now[0])
+    assert cache.get("10.0.0.2") == "eth0" and cache.get("10.0.0.2") == "eth0"
+    now[0] = 11
+    cache.get("10.0.0.2")
+    cache.get("10.0.0.3")
+    cache.get("10.0.0.4")  # evicts the least recent
+    assert asked == ["10.0.0.2", "10.0.0.2", "10.0.0.3", "10.0.0.4"] and len(cache._cache) == 2
+
+
+@pytest.mark.root
+def test_probe_reads_a_loopback_connection():
+    from nettop.probes.tcp_info import TcpInfoProbe
+
+    probe = TcpInfoProbe()
+    probe.select()
+    probe.start()
+    server = socket.create_server(("127.0.0.1", 0))
+    try:
+        probe.poll(1.0)
+        client = socket.create_connection(server.getsockname())
+        peer, _ = server.accept()
+        client.sendall(b"x" * 100_000)
+        got = 0
+        while got < 100_000:
+            got += len(peer.recv(1 << 20))
+        snapshot = probe.poll(1.0)["sockets"]
+        ours = {s.lport: s for s in snapshot.sockets if {s.lport, s.rport} == {client.getsockname()[1], server.getsockname()[1]}}
+        sender = ours[client.getsockname()[1]]
+        receiver = ours[server.getsockname()[1]]
+        assert sender.tx_bytes >= 100_000 and receiver.rx_bytes == 100_000
+        assert snapshot.routes["127.0.0.1"] == "lo"
+        client.close()
+        peer.close()
+        closed = {s.lport for s in probe.poll(1.0)["sockets"].sockets if s.closed}
+        assert {sender.lport, receiver.lport} <= closed
+    finally:
+        server.close()
+        probe.close()
