@@ -271,11 +271,16 @@ class NettopApp(App[None]):
             self.pane(spec.key).show(spec.data(frame), frame.interval)
         self._update_topline()
 
+    def dashboard(self, selector, expect_type=None):
+        """A widget of the dashboard screen, even while another screen (help, detail) is on top."""
+        screen = self.screen_stack[0] if self.screen_stack else self.screen
+        return screen.query_one(selector, expect_type) if expect_type else screen.query_one(selector)
+
     def pane(self, key: str):
-        return self.query_one(f"#{key}-pane")
+        return self.dashboard(f"#{key}-pane")
 
     def active_pane(self):
-        return self.pane(self.query_one(TabbedContent).active)
+        return self.pane(self.dashboard(TabbedContent).active)
 
     def _focus_active_pane(self) -> None:
         focusable = [w for w in self.active_pane().query("*") if w.focusable]
@@ -290,6 +295,8 @@ class NettopApp(App[None]):
     # -- header and time bar ---------------------------------------------
 
     def _update_topline(self) -> None:
+        if not self.screen_stack:  # a timer firing during shutdown
+            return
         statuses = self.source.statuses()
         now = time.strftime("%H:%M:%S", time.localtime(self.shown.time if self.shown else self._clock()))
         live = sum(1 for spec in PANES if (s := statuses.get(spec.status_key)) and s.state is ProbeState.LIVE)
@@ -300,15 +307,15 @@ class NettopApp(App[None]):
             ("nettop ", "bold"),
             f"{now}  {load}interval {interval:.3g}s  panes live {live}/{len(PANES)}  dropped {dropped}",
         )
-        self.query_one("#topline", Static).update(line)
-        self.query_one("#timebar", Static).update(
+        self.dashboard("#topline", Static).update(line)
+        self.dashboard("#timebar", Static).update(
             time_bar(self.timeline, self.replay, self.playing if self.replay else self.timeline.following, self.speed)
         )
         for spec in PANES:
             self._update_pane_status(spec, statuses.get(spec.status_key))
 
     def _update_pane_status(self, spec: PaneSpec, status: ProbeStatus | None) -> None:
-        widget = self.query_one(f"#{spec.key}-status", Static)
+        widget = self.dashboard(f"#{spec.key}-status", Static)
         widget.update(Text(f"{spec.title}: {describe_status(status)}"))
         widget.set_class(status is not None and status.state is ProbeState.UNAVAILABLE, "unavailable")
 
@@ -386,7 +393,7 @@ class NettopApp(App[None]):
         self._step_interval(-1)
 
     def action_pane(self, pane: str) -> None:
-        self.query_one(TabbedContent).active = pane
+        self.dashboard(TabbedContent).active = pane
 
     def action_next_sort(self) -> None:
         self._route("cycle_sort")
@@ -395,12 +402,12 @@ class NettopApp(App[None]):
         self._route("reverse_sort")
 
     def action_filter(self) -> None:
-        field = self.query_one("#filter", Input)
+        field = self.dashboard("#filter", Input)
         field.add_class("visible")
         field.focus()
 
     def action_clear_filter(self) -> None:
-        field = self.query_one("#filter", Input)
+        field = self.dashboard("#filter", Input)
         field.value = ""
         field.remove_class("visible")
         self._route("set_filter", "")

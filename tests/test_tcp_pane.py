@@ -146,3 +146,16 @@ async def test_quit_closes_the_source():
         assert source.started
         await pilot.press("q")
     assert source.closed
+
+
+async def test_frames_and_status_updates_keep_flowing_under_the_help_screen():
+    source = ScriptedSource([frame(*CONNECTIONS), frame(conn(7, "later", 1, 1))], live("tcp"))
+    app = NettopApp(source, autopoll=False)
+    async with app.run_test() as pilot:
+        await pilot.press("question_mark")
+        await pilot.pause()
+        app.accept_frame(source.poll())
+        app._update_topline()
+        await pilot.press("escape")
+        await pilot.pause()
+        assert [r[1] for r in table_rows(app)] == ["iperf3", "nginx", "sshd"]
