@@ -40,7 +40,7 @@ def find_connection(frames, pid, lport, rport):
 def test_loopback_transfer_matches_iperf3(recording, address, family):
     port = 5301 + family
     server_cmd = ["iperf3", "-s", "-1", "-p", str(port)]
-    with recording(6.0) as rec:
+    with recording(6.0, "--probes", "socket_io") as rec:
         server = subprocess.Popen(server_cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for_port(None, port)
         client = subprocess.Popen(
@@ -75,7 +75,7 @@ def test_loopback_transfer_matches_iperf3(recording, address, family):
 def test_transfer_to_test_host_matches_iperf3(recording, host, family):
     port = 5201
     address = host.ip if family == 4 else host.ip6
-    with recording(6.0) as rec:
+    with recording(6.0, "--probes", "socket_io") as rec:
         server = host.popen("iperf3", "-s", "-1", "-p", str(port))
         wait_for_port(host, port)
         client = subprocess.Popen(
