@@ -7,6 +7,7 @@ from nettop.model.retransmits import RetransmitsSnapshot
 from nettop.model.sizes import SizesSnapshot
 from nettop.model.sockets import SocketsSnapshot
 from nettop.model.tcp import TcpSnapshot
+from nettop.model.wifi import WifiSnapshot
 
 SNAPSHOT_TYPES: dict[str, type] = {
     "tcp": TcpSnapshot,
@@ -14,4 +15,5 @@ SNAPSHOT_TYPES: dict[str, type] = {
     "queues": QueuesSnapshot,
     "retransmits": RetransmitsSnapshot,
     "sockets": SocketsSnapshot,
+    "wifi": WifiSnapshot,
 }

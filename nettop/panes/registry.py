@@ -22,6 +22,7 @@ from nettop.panes.queues import QueuesPane
 from nettop.panes.retransmits import RetransmitsPane
 from nettop.panes.sizes import SizesPane
 from nettop.panes.tcp import TcpPane
+from nettop.panes.wifi import WifiPane
 
 
 @dataclass(frozen=True)
@@ -47,4 +48,5 @@ PANES: tuple[PaneSpec, ...] = (
     PaneSpec("sizes", "Sizes", SizesPane),
     PaneSpec("retransmits", "Retransmits", RetransmitsPane),
     PaneSpec("queues", "Queues", QueuesPane),
+    PaneSpec("wifi", "WiFi", WifiPane),
 )

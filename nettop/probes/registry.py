@@ -12,6 +12,7 @@ from nettop.probes.qdisc_latency import QdiscLatencyProbe
 from nettop.probes.retransmits import RetransmitsProbe
 from nettop.probes.socket_io import DEFAULT_MAX_SOCKETS, SocketIoProbe
 from nettop.probes.tcp_info import TcpInfoProbe
+from nettop.probes.wifi_scan import WifiScanProbe
 
 
 @dataclass(frozen=True)
@@ -31,4 +32,5 @@ def build_probes(options: ProbeOptions = ProbeOptions()) -> list[Probe]:
         TcpInfoProbe(),
         QdiscLatencyProbe(options.force_source),
         NetTxLatencyProbe(options.force_source),
+        WifiScanProbe(options.force_source),
     ]
