@@ -121,3 +121,38 @@ def test_probe_reads_a_loopback_connection():
     finally:
         server.close()
         probe.close()
+
+
+@pytest.mark.root
+def test_own_sock_diag_decoder_agrees_with_pyroute2():
+    """The struct decoder against pyroute2's, field by field, on quiet sockets of both families."""
+    from pyroute2 import DiagSocket
+
+    from nettop.probes.sock_diag import SockDiag
+    from nettop.probes.tcp_info import EXTENSIONS, WANTED_STATES, plain_message
+
+    server = socket.create_server(("::", 0), family=socket.AF_INET6, dualstack_ipv6=True)
+    port = server.getsockname()[1]
+    ends = [socket.create_connection((address, port)) for address in ("127.0.0.1", "::1")]
+    peers = [server.accept()[0] for _ in ends]
+    ends[0].sendall(b"x" * 5000)
+    peers[0].recv(10000)
+    ours, reference = SockDiag(), DiagSocket()
+    reference.bind()
+    checked = 0
+    try:
+        for family in (socket.AF_INET, socket.AF_INET6):
+            mine = {i.cookie: i for i in map(socket_info, ours.dump(family, WANTED_STATES, EXTENSIONS)) if i}
+            theirs = {i.cookie: i for i in (socket_info(plain_message(m)) for m in
+                                            reference.get_sock_stats(family=family, states=WANTED_STATES,
+                                                                     extensions=EXTENSIONS)) if i}
+            for cookie, info in mine.items():
+                if port in (info.lport, info.rport):
+                    assert info == theirs[cookie]
+                    checked += 1
+        assert checked == 4  # both ends of both connections (accepted ones are AF_INET6, v4-mapped)
+    finally:
+        ours.close()
+        reference.close()
+        for s in (*ends, *peers, server):
+            s.close()

@@ -1,0 +1,135 @@
+"""A minimal NETLINK_SOCK_DIAG client for TCP: one dump, parsed with struct.
+
+pyroute2's DiagSocket decodes every attribute of every socket in pure Python (~60-170 us
+a socket measured here); this decodes only what tcp_info needs (~10x less). It returns
+the same plain dicts as `tcp_info.plain_message()` does for a pyroute2 message, so the
+parsing above it is shared and tested once.
+
+Layouts: include/uapi/linux/inet_diag.h (inet_diag_req_v2, inet_diag_msg) and
+include/uapi/linux/tcp.h (struct tcp_info). A shorter tcp_info from an older kernel is
+zero-padded: fields it does not have read as 0.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+from typing import Any, Iterator
+
+NETLINK_SOCK_DIAG = 4
+SOCK_DIAG_BY_FAMILY = 20
+NLM_F_REQUEST = 0x1
+NLM_F_DUMP = 0x300
+NLMSG_ERROR = 2
+NLMSG_DONE = 3
+
+INET_DIAG_INFO = 2
+INET_DIAG_CONG = 4
+INET_DIAG_SKMEMINFO = 7
+
+_NLMSGHDR = struct.Struct("=IHHII")
+_REQ = struct.Struct("=BBBxI48x")  # family, protocol, ext, states, an empty inet_diag_sockid
+_MSG = struct.Struct("=BBBB2H16s16sI8xIIIII")  # inet_diag_msg: ports big-endian, handled below
+_RTATTR = struct.Struct("=HH")
+
+#: struct tcp_info fields nettop reads: (name, struct code), in layout order
+TCP_INFO_FIELDS = (
+    ("tcpi_state", "B"), ("tcpi_ca_state", "B"), ("tcpi_retransmits", "B"), ("tcpi_probes", "B"),
+    ("tcpi_backoff", "B"), ("tcpi_options", "B"), ("tcpi_wscale", "B"), ("tcpi_flags", "B"),
+    ("tcpi_rto", "I"), ("tcpi_ato", "I"), ("tcpi_snd_mss", "I"), ("tcpi_rcv_mss", "I"),
+    ("tcpi_unacked", "I"), ("tcpi_sacked", "I"), ("tcpi_lost", "I"), ("tcpi_retrans", "I"), ("tcpi_fackets", "I"),
+    ("tcpi_last_data_sent", "I"), ("tcpi_last_ack_sent", "I"), ("tcpi_last_data_recv", "I"),
+    ("tcpi_last_ack_recv", "I"),
+    ("tcpi_pmtu", "I"), ("tcpi_rcv_ssthresh", "I"), ("tcpi_rtt", "I"), ("tcpi_rttvar", "I"),
+    ("tcpi_snd_ssthresh", "I"), ("tcpi_snd_cwnd", "I"), ("tcpi_advmss", "I"), ("tcpi_reordering", "I"),
+    ("tcpi_rcv_rtt", "I"), ("tcpi_rcv_space", "I"), ("tcpi_total_retrans", "I"),
+    ("tcpi_pacing_rate", "Q"), ("tcpi_max_pacing_rate", "Q"), ("tcpi_bytes_acked", "Q"),
+    ("tcpi_bytes_received", "Q"), ("tcpi_segs_out", "I"), ("tcpi_segs_in", "I"),
+    ("tcpi_notsent_bytes", "I"), ("tcpi_min_rtt", "I"), ("tcpi_data_segs_in", "I"), ("tcpi_data_segs_out", "I"),
+    ("tcpi_delivery_rate", "Q"), ("tcpi_busy_time", "Q"), ("tcpi_rwnd_limited", "Q"), ("tcpi_sndbuf_limited", "Q"),
+    ("tcpi_delivered", "I"), ("tcpi_delivered_ce", "I"), ("tcpi_bytes_sent", "Q"), ("tcpi_bytes_retrans", "Q"),
+)
+_TCP_INFO = struct.Struct("=" + "".join(code for _, code in TCP_INFO_FIELDS))
+_TCP_INFO_NAMES = tuple(name for name, _ in TCP_INFO_FIELDS)
+
+
+def request(family: int, states: int, extensions: int, sequence: int = 1) -> bytes:
+    body = _REQ.pack(family, socket.IPPROTO_TCP, extensions, states)
+    return _NLMSGHDR.pack(_NLMSGHDR.size + len(body), SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | NLM_F_DUMP, sequence, 0) + body
+
+
+def tcp_info_fields(payload: bytes) -> dict[str, int]:
+    raw = payload[: _TCP_INFO.size].ljust(_TCP_INFO.size, b"\0")
+    return dict(zip(_TCP_INFO_NAMES, _TCP_INFO.unpack(raw)))
+
+
+def _address(family: int, raw: bytes) -> str:
+    if family == socket.AF_INET:
+        return socket.inet_ntop(socket.AF_INET, raw[:4])
+    return socket.inet_ntop(socket.AF_INET6, raw)
+
+
+def parse_message(data: memoryview) -> dict[str, Any]:
+    """One inet_diag_msg and its attributes, as plain_message() shapes a pyroute2 one."""
+    (family, state, _timer, _retrans, sport, dport, src, dst, _ifindex,
+     _expires, rqueue, wqueue, uid, inode) = _MSG.unpack_from(data)
+    cookie = int.from_bytes(data[44:52], "little")
+    attrs: dict[str, Any] = {}
+    offset = _MSG.size
+    while offset + _RTATTR.size <= len(data):
+        length, kind = _RTATTR.unpack_from(data, offset)
+        if length < _RTATTR.size:
+            break
+        payload = bytes(data[offset + _RTATTR.size: offset + length])
+        if kind == INET_DIAG_INFO:
+            attrs["INET_DIAG_INFO"] = tcp_info_fields(payload)
+        elif kind == INET_DIAG_CONG:
+            attrs["INET_DIAG_CONG"] = payload.split(b"\0", 1)[0].decode("ascii", "replace")
+        elif kind == INET_DIAG_SKMEMINFO:
+            attrs["INET_DIAG_SKMEMINFO"] = payload
+        offset += (length + 3) & ~3
+    return {
+        "idiag_family": family, "idiag_state": state,
+        "idiag_src": _address(family, src), "idiag_dst": _address(family, dst),
+        "idiag_sport": socket.ntohs(sport), "idiag_dport": socket.ntohs(dport),
+        "idiag_cookie": cookie, "idiag_inode": inode, "idiag_uid": uid,
+        "idiag_rqueue": rqueue, "idiag_wqueue": wqueue, "attrs": attrs,
+    }
+
+
+class SockDiag:
+    def __init__(self) -> None:
+        self._sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_SOCK_DIAG)
+        self._sock.bind((0, 0))
+        self._sequence = 0
+        self._buffer = bytearray(1 << 16)
+
+    def dump(self, family: int, states: int, extensions: int) -> Iterator[dict[str, Any]]:
+        self._sequence += 1
+        self._sock.send(request(family, states, extensions, self._sequence))
+        while True:
+            size = self._sock.recv_into(self._buffer)
+            view = memoryview(self._buffer)[:size]
+            offset = 0
+            while offset + _NLMSGHDR.size <= size:
+                length, kind, _flags, sequence, _pid = _NLMSGHDR.unpack_from(view, offset)
+                if length < _NLMSGHDR.size:
+                    return
+                if sequence == self._sequence:
+                    if kind == NLMSG_DONE:
+                        return
+                    if kind == NLMSG_ERROR:
+                        error = -struct.unpack_from("=i", view, offset + _NLMSGHDR.size)[0]
+                        raise OSError(error, f"sock_diag: {os_error(error)}")
+                    if kind == SOCK_DIAG_BY_FAMILY:
+                        yield parse_message(view[offset + _NLMSGHDR.size: offset + length])
+                offset += (length + 3) & ~3
+
+    def close(self) -> None:
+        self._sock.close()
+
+
+def os_error(number: int) -> str:
+    import os
+
+    return os.strerror(number)
