@@ -336,3 +336,14 @@ async def test_a_quiet_host_still_drills_into_its_recent_sockets():
         detail = {r[2]: r for r in rows(app, "#detail-table")}
         assert set(detail) == {"10.201.1.1:40001", "10.201.1.1:40002"}
         assert detail["10.201.1.1:40001"][9] == "42" and detail["10.201.1.1:40001"][5] == "0 B/s"
+
+
+async def test_history_keeps_growing_while_paused():
+    app = NettopApp(ScriptedSource([], live("tcp")), autopoll=False)
+    async with app.run_test(size=(130, 30)) as pilot:
+        await open_hosts(pilot, app, frame(connections=CONNS[:1]))
+        await pilot.press("p")
+        app.accept_frame(frame(connections=CONNS[2:3], t=T0 + 1))
+        await pilot.pause()
+        assert [r[0] for r in rows(app)] == [A]  # the display holds still
+        assert ("host", B) in app.query_one(HostsPane).group_history  # the history does not

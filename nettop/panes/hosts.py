@@ -35,6 +35,7 @@ from nettop.panes.drilldown import (
 )
 from nettop.panes.resolver import Resolver
 from nettop.panes.socket_detail import SocketDetailScreen
+from nettop.panes.table import cursor_key, sync_table
 from nettop.panes.text import human_rate, inert, rate
 
 
@@ -92,6 +93,7 @@ class HostsPane(Vertical):
         self.last_rows: dict[tuple[str, str], GroupRow] = {}  # so quiet groups keep their labels
         self.group_history = TrafficHistory()
         self.socket_history = TrafficHistory()
+        self._grouped: tuple[Frame, dict] | None = None
         self.recent_sockets: dict = {}  # endpoints -> (pid, comm, last TcpSocketInfo), for the last minute
         self.resolve_names = resolve_names
         self.resolver = resolver
@@ -111,22 +113,34 @@ class HostsPane(Vertical):
 
     # -- data --------------------------------------------------------------
 
+    def observe(self, frame: Frame | None, interval: float) -> None:
+        """Every frame, shown or not (the app calls this while paused too): the histories."""
+        if frame is None:
+            return
+        groups = self._groups(frame)
+        for grouping, rows in groups.items():
+            for key, row in rows.items():
+                self.last_rows[(grouping, key)] = row
+        record_frame(frame, groups, self.group_history, self.socket_history)
+        self._remember_sockets(frame)
+        for key in [k for k in self.last_rows if k not in self.group_history]:
+            del self.last_rows[key]
+
     def show(self, frame: Frame | None, interval: float) -> None:
         if frame is None:
             return
         self.frame = frame
-        self.groups = {g: build_groups(frame, g) for g in GROUPINGS}
-        for grouping, rows in self.groups.items():
-            for key, row in rows.items():
-                self.last_rows[(grouping, key)] = row
-        record_frame(frame, self.groups, self.group_history, self.socket_history)
-        self._remember_sockets(frame)
-        for key in [k for k in self.last_rows if k not in self.group_history]:
-            del self.last_rows[key]
+        self.groups = self._groups(frame)
         self.refresh_rows()
         for screen in self.app.screen_stack:
             if isinstance(screen, SocketDetailScreen):
                 screen.show_frame(frame)
+
+    def _groups(self, frame: Frame) -> dict[str, dict[str, GroupRow]]:
+        """Grouped once per frame, though both observe() and show() need it."""
+        if self._grouped is None or self._grouped[0] is not frame:
+            self._grouped = (frame, {g: build_groups(frame, g) for g in GROUPINGS})
+        return self._grouped[1]
 
     def _remember_sockets(self, frame: Frame) -> None:
         recent = self.recent_sockets
@@ -215,19 +229,8 @@ class HostsPane(Vertical):
             return
         table = self.query_one("#hosts-table", DataTable)
         rows = self.rows()
-        wanted = {r.key: r for r in rows}
-        selected = self.selected_key()
         with self.app.batch_update():
-            if [k.value for k in table.rows] == list(wanted):
-                for key, row in wanted.items():
-                    for column, value in zip(COLUMN_KEYS, self.cells(row)):
-                        table.update_cell(key, column, value)
-            else:
-                table.clear()
-                for key, row in wanted.items():
-                    table.add_row(*self.cells(row), key=key)
-                if selected in wanted:
-                    table.move_cursor(row=table.get_row_index(selected), animate=False)
+            sync_table(table, {r.key: r for r in rows}, self.cells, cursor_key(table))
         self.query_one("#hosts-summary", Static).update(self.summary(rows))
 
     def summary(self, rows: list[GroupRow]) -> str:
@@ -243,13 +246,7 @@ class HostsPane(Vertical):
         return text
 
     def selected_key(self) -> str | None:
-        table = self.query_one("#hosts-table", DataTable)
-        if table.row_count == 0:
-            return None
-        try:
-            return table.coordinate_to_cell_key(table.cursor_coordinate)[0].value
-        except Exception:
-            return None
+        return cursor_key(self.query_one("#hosts-table", DataTable))
 
     def watch_grouping(self) -> None:
         if self.is_mounted:

@@ -29,6 +29,7 @@ from nettop.model.frame import Frame
 from nettop.model.sockets import INFINITE_SSTHRESH, TcpSocketInfo
 from nettop.panes.drilldown import Endpoints, Selector, TrafficHistory, endpoints_of, owners
 from nettop.panes.histogram import HistogramView
+from nettop.panes.table import cursor_key, sync_table
 from nettop.panes.text import endpoint, human_rate, inert, printable, rate
 
 MAX_ROWS = 512
@@ -341,30 +342,14 @@ class SocketDetailScreen(Screen[None]):
         table = self.query_one("#detail-table", DataTable)
         interval = self.state.frame.interval if self.state.frame else 1.0
         rows = self.state.sorted_rows()
-        wanted = {r.key: r for r in rows}
-        selected = self.selected_key()
         with self.app.batch_update():
-            if [k.value for k in table.rows] == list(wanted):
-                for key, row in wanted.items():
-                    for label, value in zip(COLUMNS, row_cells(row, interval, self.history)):
-                        table.update_cell(key, label, value)
-            else:
-                table.clear()
-                for key, row in wanted.items():
-                    table.add_row(*row_cells(row, interval, self.history), key=key)
-                if selected in wanted:
-                    table.move_cursor(row=table.get_row_index(selected), animate=False)
+            sync_table(table, {r.key: r for r in rows}, lambda r: row_cells(r, interval, self.history),
+                       cursor_key(table))
         self._render_title()
         self._render_side()
 
     def selected_key(self) -> str | None:
-        table = self.query_one("#detail-table", DataTable)
-        if table.row_count == 0:
-            return None
-        try:
-            return table.coordinate_to_cell_key(table.cursor_coordinate)[0].value
-        except Exception:
-            return None
+        return cursor_key(self.query_one("#detail-table", DataTable))
 
     def selected_row(self) -> SocketRow | None:
         key = self.selected_key()
