@@ -159,6 +159,10 @@ def test_tracepoint_text_includes_nl80211_enums_and_gates_by_radio():
         assert f"TRACEPOINT_PROBE({tp})" in text
     assert "kprobe__" not in text and "offsetof" not in text
     assert "#define EV_CHANNEL 4" in text and "args->changed & CONF_CHANGE_CHANNEL" in text
+    # radio names are keys: copied up to the NUL only (the trace buffer holds stale bytes after
+    # it; a 32-byte copy lost most channel events of a second radio scanning in the VM)
+    assert "bpf_probe_read_kernel_str(dst, 32, name);" in text
+    assert text.count("radio_name(") == 4 and "bpf_probe_read_kernel(e->radio" not in text
 
 
 def test_kprobe_text_uses_btf_for_vmlinux_structs_and_headers_for_cfg80211():

@@ -170,10 +170,10 @@ class WifiPane(Vertical):
     def __init__(self, limit: int = RECENT_SCANS, **kwargs) -> None:
         super().__init__(**kwargs)
         self.snapshot: WifiSnapshot | None = None
-        self.log = ScanLog(limit)
+        self.scan_log = ScanLog(limit)
         self.rate = ScanRate()
         self.devices: set[str] = set()
-        self.rows: dict[str, WifiScan] = {}
+        self.scan_rows: dict[str, WifiScan] = {}
 
     def compose(self) -> ComposeResult:
         yield Static("no data yet", id="wifi-summary", classes="pane-summary")
@@ -193,14 +193,14 @@ class WifiPane(Vertical):
 
     def observe(self, snapshot: WifiSnapshot | None, interval: float) -> None:
         scans = snapshot.scans if snapshot is not None else ()
-        self.log.add(scans)
+        self.scan_log.add(scans)
         self.rate.add(interval, scans)
         self.devices.update(s.device for s in scans)
         if snapshot is not None:
             self.devices.update(s.device for s in snapshot.in_progress)
 
     def reset_history(self) -> None:
-        self.log.clear()
+        self.scan_log.clear()
         self.rate.clear()
         self.devices.clear()
 
@@ -212,18 +212,18 @@ class WifiPane(Vertical):
         if not self.is_mounted:
             return
         under_way = sorted(self.snapshot.in_progress, key=lambda s: -s.start) if self.snapshot else []
-        self.rows = {scan_key(s): s for s in (*under_way, *self.log.scans)}
+        self.scan_rows = {scan_key(s): s for s in (*under_way, *self.scan_log.scans)}
         table = self.query_one("#wifi-scans", DataTable)
         storm_style, found_style = self._styles()
         with self.app.batch_update():
-            sync_table(table, self.rows, scan_cells, cursor_key(table))
-            self.query_one("#wifi-summary", Static).update(summary_line(self.snapshot, self.log))
+            sync_table(table, self.scan_rows, scan_cells, cursor_key(table))
+            self.query_one("#wifi-summary", Static).update(summary_line(self.snapshot, self.scan_log))
             self.query_one("#wifi-rate", Static).update(rate_text(self.rate, self.devices, storm_style))
             self.query_one("#wifi-timeline", Static).update(timeline_text(self.selected(), found_style))
 
     def selected(self) -> WifiScan | None:
         key = cursor_key(self.query_one("#wifi-scans", DataTable))
-        return self.rows.get(key) if key is not None else None
+        return self.scan_rows.get(key) if key is not None else None
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         _, found_style = self._styles()

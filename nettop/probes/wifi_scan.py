@@ -148,10 +148,18 @@ static __always_inline void stamp(struct event *e, u32 kind)
 """
 
 _TRACEPOINT_C = r"""
+/* The name is copied up to its NUL into a zeroed key: the kernel strscpy()s it into a reused
+   trace buffer, so the bytes after the NUL are whatever an earlier event left there, and a
+   32-byte copy made the same radio a different key from one event to the next. */
+static __always_inline void radio_name(char *dst, const char *name)
+{
+    bpf_probe_read_kernel_str(dst, 32, name);
+}
+
 static __always_inline void start(struct event *e, u32 kind, const char *name)
 {
     stamp(e, kind);
-    bpf_probe_read_kernel(e->radio, sizeof(e->radio), name);
+    radio_name(e->radio, name);
     struct radio r = {};
     __builtin_memcpy(r.name, e->radio, sizeof(r.name));
     scanning.update(&r, &e->ts);
@@ -161,7 +169,7 @@ static __always_inline void start(struct event *e, u32 kind, const char *name)
 static __always_inline int scanning_now(struct event *e, u32 kind, const char *name)
 {
     struct radio r = {};
-    bpf_probe_read_kernel(r.name, sizeof(r.name), name);
+    radio_name(r.name, name);
     if (!scanning.lookup(&r))
         return 0;
     stamp(e, kind);
@@ -172,7 +180,7 @@ static __always_inline int scanning_now(struct event *e, u32 kind, const char *n
 static __always_inline void finish(struct event *e, u32 kind, const char *name)
 {
     stamp(e, kind);
-    bpf_probe_read_kernel(e->radio, sizeof(e->radio), name);
+    radio_name(e->radio, name);
     struct radio r = {};
     __builtin_memcpy(r.name, e->radio, sizeof(r.name));
     scanning.delete(&r);
