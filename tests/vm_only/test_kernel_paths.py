@@ -15,6 +15,7 @@ import time
 
 import pytest
 
+from conftest import start_recording
 from lossy_link import lossy_link
 from netns import sh, wait_for_port
 from nettop import kernel
@@ -127,7 +128,7 @@ def test_socket_sizes_via_kprobes_count_every_syscall(recording, record_property
         assert buckets == expected, direction
 
 
-def test_fq_latency_kprobes_agree_with_tracepoints(host, recording, record_property):
+def test_fq_latency_kprobes_agree_with_tracepoints(host, tmp_path, record_property):
     """Both sources at once on the same paced traffic: same packets, same latency histogram."""
     need_kprobes("fq_enqueue", "fq_dequeue")
     if not (kernel.tracepoint_exists("qdisc", "qdisc_enqueue") and kernel.tracepoint_exists("qdisc", "qdisc_dequeue")):
@@ -136,8 +137,10 @@ def test_fq_latency_kprobes_agree_with_tracepoints(host, recording, record_prope
     host.popen("iperf3", "-s", "-1")
     wait_for_port(host, 5201)
     args = ("--probes", "qdisc_latency")
-    with recording(12.0, "--source", "kprobe", *args, interval=0.5) as kp:
-        with recording(12.0, "--source", "tracepoint", *args, interval=0.5) as tp:
+    (tmp_path / "kp").mkdir()
+    (tmp_path / "tp").mkdir()
+    with start_recording(tmp_path / "kp", 12.0, "--source", "kprobe", *args, interval=0.5) as kp:
+        with start_recording(tmp_path / "tp", 12.0, "--source", "tracepoint", *args, interval=0.5) as tp:
             subprocess.run(["timeout", "30", "iperf3", "-c", host.ip, "-t", "3"], check=True, capture_output=True)
             time.sleep(0.5)  # fq drains
             tp.process.terminate()
