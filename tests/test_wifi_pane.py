@@ -150,10 +150,15 @@ async def test_replay_of_a_recording_made_on_mac80211_hwsim():
                     replay=True, autopoll=False)
     async with app.run_test(size=(160, 40)) as pilot:
         await open_pane(pilot)
-        await pilot.press("G")
+        for _ in recorded:  # step through, as a user playing it does: the pane keeps what it saw
+            await pilot.press("full_stop")
         await pilot.pause()
         got = rows(app)
         assert len(got) == len(scans)
+        newest_first = sorted(scans, key=lambda s: -s.start)
+        assert [r[4] for r in got] == [str(len(s.channels)) for s in newest_first]
+        assert [r[5] for r in got] == [str(s.beacon_channels) for s in newest_first]
+        assert all(r[6] == "done" for r in got)
         assert {r[1] for r in got} >= {"wlan1", "wlan2"}
         timeline = text_of(app, "#wifi-timeline")
         assert "2437●" in timeline and "2412·" in timeline and "5 GHz" in timeline

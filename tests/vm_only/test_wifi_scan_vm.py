@@ -101,6 +101,7 @@ class Trace:
             self.path.rmdir()
         self.path.mkdir()
         (self.path / "buffer_size_kb").write_text("4096")
+        (self.path / "trace_clock").write_text("mono")  # bpf_ktime_get_ns()'s clock
         for event in REFERENCE_EVENTS:
             (self.path / "events" / event / "enable").write_text("1")
         return self
@@ -191,7 +192,7 @@ def check_scan(scan: dict, device: str, reference: KernelScan, iw: tuple[float, 
     assert scan["device"] == device and scan["wiphy"] == reference.wiphy
     assert scan["comm"] == "iw" and scan["pid"] and not scan["aborted"] and scan["kind"] == "sw"
     iw_ms = (iw[1] - iw[0]) * 1000
-    assert scan["duration_ms"] == pytest.approx(reference.duration_ms, abs=5.0)  # same kernel events
+    assert scan["duration_ms"] == pytest.approx(reference.duration_ms, abs=1.0)  # same events, same clock
     assert scan["duration_ms"] == pytest.approx(iw_ms, rel=0.05, abs=150.0)  # iw's notifications, in user space
     visits = [c["freq_mhz"] for c in scan["channels"]]
     assert visits == reference.visits
