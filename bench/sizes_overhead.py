@@ -1,7 +1,7 @@
 """Overhead of the sizes pane's device probe on a small-message loopback workload.
 
 Throughput of an iperf3 TCP stream of 64-byte writes (TCP_NODELAY, so nearly one packet per
-write: the probe's worst case) over loopback, with and without netdev_sizes attached, in
+write: the probe's worst case) over loopback, with and without netdev attached, in
 interleaved runs so drift (thermal, other load) hits both alike. The probe is polled once a
 second while attached, as the app would. socket_io (shared with the TCP pane) can be added
 with --with-socket-io to see the whole pane's cost.
@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from nettop.probes.netdev_sizes import NetdevSizesProbe  # noqa: E402
+from nettop.probes.netdev import NetdevProbe  # noqa: E402
 from nettop.probes.socket_io import SocketIoProbe  # noqa: E402
 
 PORT = 5399
@@ -81,7 +81,7 @@ def main() -> None:
         base, probed = [], []
         for run in range(args.runs):
             base.append(iperf(args.seconds))
-            probes = [NetdevSizesProbe()] + ([SocketIoProbe()] if args.with_socket_io else [])
+            probes = [NetdevProbe()] + ([SocketIoProbe()] if args.with_socket_io else [])
             rate, packets = with_probes(probes, args.seconds)
             probed.append(rate)
             print(f"run {run + 1}: without {base[-1] / 1e6:.1f} Mbit/s, with {rate / 1e6:.1f} Mbit/s"

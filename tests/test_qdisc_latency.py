@@ -1,4 +1,4 @@
-"""qdisc_latency and nettxlat without root: BPF text per source, tc naming, counter deltas, snapshot building."""
+"""qdisc_latency without root (netdev's transmit part: tests/test_netdev.py): BPF text per source, tc naming, counter deltas, snapshot building."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from nettop.btf import running_kernel_btf
 from nettop.errors import ProbeUnavailable
 from nettop.model.queues import QdiscStats, QueuesSnapshot
-from nettop.probes import nettxlat, qdisc_latency
+from nettop.probes import netdev, qdisc_latency
 from nettop.probes.qdisc_latency import (
     KPROBE_FUNCTIONS,
     CounterDeltas,
@@ -54,14 +54,6 @@ def test_kprobe_table_covers_the_books_qdiscs():
     source = kprobe_source(["htb", "mq", "fq"])
     assert [str(h) for h in source.hooks] == ["kprobe:fq_enqueue", "kprobe:fq_dequeue",
                                               "kprobe:htb_enqueue", "kprobe:htb_dequeue"]
-
-
-@needs_btf
-def test_nettxlat_text_per_source():
-    tp = nettxlat.bpf_text("tracepoint", btf=BTF)
-    assert "TRACEPOINT_PROBE(skb, consume_skb)" in tp and "TRACEPOINT_PROBE(net, net_dev_queue)" in tp
-    kp = nettxlat.bpf_text("kprobe", btf=BTF)
-    assert "kprobe__consume_skb" in kp and "kprobe____dev_queue_xmit" in kp and "TRACEPOINT_PROBE" not in kp
 
 
 def test_tc_names():
@@ -117,12 +109,13 @@ def test_qdiscs_by_device_for_doctor():
 
 def test_snapshots_of_both_probes_merge():
     a = build_snapshot([], [nl(1)], {}, 1, "tracepoint")
-    b = nettxlat.build_snapshot([entry(1, 2)], "kprobe")
+    tx = entry(1, 2)
+    b = netdev.build_snapshots([(tx, {"bytes": [0] * 4, "errors": [0] * 4, "hist": [0] * (4 * SLOTS)})], "kprobe")["queues"]
     merged = a.merge(b)
     assert merged.source == "tracepoint+kprobe" and len(merged.qdiscs) == 1 and len(merged.devices) == 1
     assert merged.devices[0].packets == 0 and merged.devices[0].latency.count == 10
 
 
 def test_module_docstrings_name_hooks():
-    for module in (qdisc_latency, nettxlat):
+    for module in (qdisc_latency, netdev):
         assert "Kernel hooks" in module.__doc__ and "Overhead" in module.__doc__

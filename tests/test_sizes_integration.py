@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from nettop.model.histogram import log2_bounds, log2_slot
-from nettop.probes.netdev_sizes import NetdevSizesProbe
+from nettop.probes.netdev import NetdevProbe
 from kernel_paths import kernel_socket_source
 
 pytestmark = pytest.mark.root
@@ -118,7 +118,7 @@ ETH_IP_UDP = 14 + 20 + 8  # the sender's skb holds the Ethernet header; the rece
 
 
 def test_device_sizes_agree_with_ip_link(host):
-    probe = NetdevSizesProbe()
+    probe = NetdevProbe()
     probe.select()
     probe.start()
     try:
@@ -133,7 +133,8 @@ def test_device_sizes_agree_with_ip_link(host):
         time.sleep(0.3)
         host_after = link_packets(host.host_if)
         ns_after = link_packets(host.ns_if, host.name)
-        snapshot = probe.poll(1.0)["sizes"]
+        snapshots = probe.poll(1.0)
+        snapshot = snapshots["sizes"]
     finally:
         probe.close()
     here = device(snapshot, host.host_if)
@@ -158,3 +159,7 @@ def test_device_sizes_agree_with_ip_link(host):
     assert 0 <= here.stack_recv.count - rx_delta <= 2, (here.stack_recv, rx_delta)
     assert 0 <= there.stack_recv.count - ns_rx_delta <= 2, (there.stack_recv, ns_rx_delta)
     assert here.nic_send.errors == 0
+
+    # The same program's transmit part: every skb handed to the veth's driver, no GSO.
+    (sent,) = [d for d in snapshots["queues"].devices if d.key == here.key]
+    assert sent.packets == here.nic_send.count

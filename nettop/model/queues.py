@@ -1,6 +1,6 @@
 """Time in qdiscs and in device transmit, per qdisc and per device, over one interval.
 
-Two probes feed this one snapshot (qdisc_latency and nettxlat); the sampler combines
+Two probes feed this one snapshot (qdisc_latency, and netdev for devices); the sampler combines
 them with `merge()`. Latency histograms are log2 in microseconds and count packets as
 `tc` does (a GSO packet counts once per segment; each segment waited as long as it).
 """

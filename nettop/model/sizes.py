@@ -1,6 +1,6 @@
 """Socket I/O sizes per process (socksize) and packet sizes per device (netsize).
 
-Two probes fill one snapshot: socket_io the processes, netdev_sizes the devices. The
+Two probes fill one snapshot: socket_io the processes, netdev the devices. The
 sampler combines their halves with `SizesSnapshot.merge()`.
 """
 

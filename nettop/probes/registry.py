@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from nettop.probes.base import Probe
-from nettop.probes.netdev_sizes import NetdevSizesProbe
-from nettop.probes.nettxlat import NetTxLatencyProbe
+from nettop.probes.netdev import NetdevProbe
 from nettop.probes.owners import SocketOwners
 from nettop.probes.qdisc_latency import QdiscLatencyProbe
 from nettop.probes.retransmits import RetransmitsProbe
@@ -27,10 +26,9 @@ def build_probes(options: ProbeOptions = ProbeOptions()) -> list[Probe]:
     owners = SocketOwners()
     return [
         SocketIoProbe(options.force_source, options.max_sockets, owners),
-        NetdevSizesProbe(options.force_source),
+        NetdevProbe(options.force_source),
         RetransmitsProbe(options.force_source, owners),
         TcpInfoProbe(),
         QdiscLatencyProbe(options.force_source),
-        NetTxLatencyProbe(options.force_source),
         WifiScanProbe(options.force_source),
     ]

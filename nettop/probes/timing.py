@@ -1,5 +1,5 @@
-"""What the two queue-latency probes (qdisc_latency, nettxlat) share: one per-CPU stats
-layout, the BPF C that fills it, and the Python that drains it.
+"""What the two queue-latency probes (qdisc_latency, netdev's transmit latency) share: one
+per-CPU stats layout, the BPF C that fills it, and the Python that drains it.
 
 Both time an skb between two events, keyed by its address in a bounded LRU hash (so an
 skb that never reaches the second event — dropped, purged, forwarded — cannot hold its
@@ -44,12 +44,10 @@ SKB_FIELDS = (
 # struct lat_stats below: 184 bytes, a multiple of 8 as per-CPU values must be.
 STATS = struct.Struct(f"<3Q{SLOTS}I4I16s")
 
-COMMON_C = LOG2_SLOT_C + r"""
+TYPES_C = LOG2_SLOT_C + r"""
 #include <uapi/linux/ptrace.h>
 
 #define SLOTS %(slots)d
-#define COUNTER_DROPPED %(dropped)d
-#define COUNTER_MISSED %(missed)d
 %(offsets)s
 
 struct lat_stats {
@@ -64,26 +62,6 @@ struct lat_stats {
     char name[16];
 };
 
-BPF_PERCPU_HASH(stats, u64, struct lat_stats, %(max_entries)d);
-BPF_PERCPU_ARRAY(entry_template, struct lat_stats, 1);
-BPF_PERCPU_ARRAY(counters, u64, 2);
-
-static __always_inline void count(int which)
-{
-    u64 *n = counters.lookup(&which);
-    if (n)
-        (*n)++;
-}
-
-static __always_inline struct lat_stats *blank_entry(void)
-{
-    int zero = 0;
-    struct lat_stats *tpl = entry_template.lookup(&zero);
-    if (tpl)
-        __builtin_memset(tpl, 0, sizeof(*tpl));
-    return tpl;
-}
-
 static __always_inline void read_device(struct lat_stats *tpl, void *dev)
 {
     void *net = 0;
@@ -94,15 +72,6 @@ static __always_inline void read_device(struct lat_stats *tpl, void *dev)
     bpf_probe_read_kernel(&net, sizeof(net), dev + OFF_DEV_NET);
     if (net)
         bpf_probe_read_kernel(&tpl->netns, 4, net + OFF_NET_NS_INUM);
-}
-
-static __always_inline struct lat_stats *insert(u64 *key, struct lat_stats *tpl)
-{
-    if (stats.update(key, tpl)) {
-        count(COUNTER_DROPPED);
-        return 0;
-    }
-    return stats.lookup(key);
 }
 
 static __always_inline void add_sample(struct lat_stats *s, u64 delta_ns, u32 packets)
@@ -131,15 +100,49 @@ static __always_inline u32 skb_packets(void *skb)
 }
 """
 
+MAPS_C = r"""
+#define COUNTER_DROPPED %(dropped)d
+#define COUNTER_MISSED %(missed)d
+
+BPF_PERCPU_HASH(stats, u64, struct lat_stats, %(max_entries)d);
+BPF_PERCPU_ARRAY(entry_template, struct lat_stats, 1);
+BPF_PERCPU_ARRAY(counters, u64, 2);
+
+static __always_inline void count(int which)
+{
+    u64 *n = counters.lookup(&which);
+    if (n)
+        (*n)++;
+}
+
+static __always_inline struct lat_stats *blank_entry(void)
+{
+    int zero = 0;
+    struct lat_stats *tpl = entry_template.lookup(&zero);
+    if (tpl)
+        __builtin_memset(tpl, 0, sizeof(*tpl));
+    return tpl;
+}
+
+static __always_inline struct lat_stats *insert(u64 *key, struct lat_stats *tpl)
+{
+    if (stats.update(key, tpl)) {
+        count(COUNTER_DROPPED);
+        return 0;
+    }
+    return stats.lookup(key);
+}
+"""
+
+
+def types_c(offsets: str) -> str:
+    """struct lat_stats and the helpers that fill one, without any map (netdev embeds it in its own entry)."""
+    return TYPES_C % {"slots": SLOTS, "offsets": offsets}
+
 
 def common_c(offsets: str, max_entries: int) -> str:
-    return COMMON_C % {
-        "slots": SLOTS,
-        "dropped": COUNTER_DROPPED,
-        "missed": COUNTER_MISSED,
-        "offsets": offsets,
-        "max_entries": max_entries,
-    }
+    """types_c plus one per-CPU stats map of lat_stats and its counters (qdisc_latency)."""
+    return types_c(offsets) + MAPS_C % {"dropped": COUNTER_DROPPED, "missed": COUNTER_MISSED, "max_entries": max_entries}
 
 
 def merge_cpu_values(per_cpu: list[tuple]) -> dict[str, Any]:

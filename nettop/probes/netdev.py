@@ -1,0 +1,454 @@
+"""netdev: per network device, packet sizes at four points (the book's netsize) and
+transmit latency (the book's nettxlat), from one BPF program.
+
+Both watch the same per-packet device events; two programs on one tracepoint are both
+paid by every packet, so each handler here does both jobs, keyed by one per-CPU entry
+per device (the net_device pointer) holding both parts.
+
+Sizes (the sizes pane's device section): comparing the points shows segmentation offload
+at work: with TSO/GSO the stack hands a device 64 KiB packets that the NIC (or the GSO
+layer just before it) cuts into MTU-sized frames; with GRO the NIC receives frames that
+the stack sees merged. The size is skb->len, as netsize.bt prints: link-layer header
+included on the send side (pushed before net_dev_queue), excluded on the receive side
+(eth_type_trans pulled it), so one 1000-byte ping is 1042 at stack send and 1028 at stack
+receive on Ethernet. A GSO packet counts once, with its full length. NIC sends the driver
+refused (rc != NETDEV_TX_OK; the stack retries them) count as errors, not sizes.
+
+Transmit latency (the queues pane's device rows): net:net_dev_start_xmit to
+skb:consume_skb, which on a NIC is the transmit completion (the driver frees the skb once
+the hardware sent it). Starts are deleted at net:net_dev_queue, as the book does, so an skb
+address reused for a new packet never inherits an old start. An skb never consumed
+(dropped with kfree_skb, or handed on: a veth gives it to its peer, where whoever receives
+it frees it) keeps its start until the LRU map evicts it or its address is reused.
+`packets` are those handed to the driver (GSO segments counted, whatever the driver
+answered); the histogram counts those whose skb was consumed within the interval.
+
+Kernel hooks, best first:
+  tracepoint  net:napi_gro_receive_entry (NIC receive), net:netif_receive_skb (stack
+              receive), net:net_dev_queue (stack send; ends a stale start),
+              net:net_dev_start_xmit (start; notes the device while the skb is still the
+              driver's to read), net:net_dev_xmit (NIC send: the driver took it or
+              refused), skb:consume_skb (transmit done). Linux 4.x and later (BTF for
+              offsets: 5.x).
+  kprobe      napi_gro_receive, __netif_receive_skb, __dev_queue_xmit, dev_hard_start_xmit,
+              consume_skb (generated and unit-tested; not runnable on the development
+              machine, which has no kprobes). It misses packets received in lists
+              (netif_receive_skb_list), counts only the first skb of an xmit_more batch, and
+              cannot tell refused sends: a degraded mode.
+
+Per event: receive points one 8-byte read (skb->dev) and one per-CPU hash update; stack
+send that plus an LRU lookup (and a store clearing a stale start); start_xmit one read,
+a per-CPU array push, an LRU lookup and an in-place rewrite (an update only for an address
+not yet in the map) and no device entry (its packets are counted at
+net_dev_xmit, which pops the array and updates the device entry once for both parts);
+consume_skb one LRU lookup, which usually misses. A device's ifindex, namespace and name
+are read once per device per interval, when its entry is created. Map: --max-devices
+entries per interval; packets of devices that do not fit are counted as dropped, in both
+panes. The tracepoints' __data_loc `name` is never copied.
+
+Overhead: BPF run time per event (bench/hook_cost.py: 200,000 64-byte UDP datagrams to a
+test host over a veth, kernel.bpf_stats_enabled; medians of 3 runs, three times; 2 cores, Linux 6.18).
+Before, as two programs (netdev_sizes + nettxlat, times added), and now:
+  net_dev_start_xmit   420-490 ns -> 180-195 ns   (in-place LRU rewrite, no device entry)
+  net_dev_queue        365-380 ns -> 190-205 ns   (a stale start is cleared, not deleted)
+  net_dev_xmit         ~100 ns, netif_receive_skb ~135 ns: unchanged (one program each before)
+  skb:consume_skb      ~300 ns, both (every skb freed on the machine; most miss the LRU)
+Each program also costs its dispatch, which bpf_stats does not count: one program per hook.
+
+Example (poll records for the root end of a test host's veth, after ten 1000-byte UDP
+datagrams to it and the five ICMP port-unreachable replies let through; the datagrams'
+skbs are freed by UDP receive, which is no consume_skb, so no latency samples on veth):
+  sizes  {"ifname": "ntv1h", "ifindex": 462, "netns": 4026531833,
+          "nic_recv": {"count": 0, "bytes": 0, "errors": 0, "buckets": []},
+          "stack_recv": {"count": 5, "bytes": 2880, "errors": 0, "buckets": [[512, 1024, 5]]},
+          "stack_send": {"count": 10, "bytes": 10420, "errors": 0, "buckets": [[1024, 2048, 10]]},
+          "nic_send": {"count": 10, "bytes": 10420, "errors": 0, "buckets": [[1024, 2048, 10]]}}
+  queues {"ifname": "ntv1h", "ifindex": 462, "netns": 4026531833, "packets": 10,
+          "latency_us": {"buckets": [], "p50": null, "p90": null, "p99": null, "max": null}}
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from nettop.model.histogram import Histogram
+from nettop.model.queues import DeviceLatency, QueuesSnapshot
+from nettop.model.sizes import DeviceSizes, IoSizes, SizesSnapshot
+from nettop.probes.base import EventSource, Probe, kprobes, load_bpf, tracepoints
+from nettop.probes.layout import Field, offset_defines
+from nettop.probes.timing import (
+    DEFAULT_MAX_INFLIGHT,
+    DEVICE_FIELDS,
+    SKB_FIELDS,
+    SLOTS,
+    STATS,
+    latency_of,
+    merge_cpu_values,
+    types_c,
+)
+
+DEFAULT_MAX_DEVICES = 1024
+
+#: Map slot order of the four size points; the C below uses the same numbers.
+POINTS = ("stack_recv", "stack_send", "nic_recv", "nic_send")
+
+TRACEPOINT = EventSource(
+    "tracepoint",
+    tracepoints(
+        "net:netif_receive_skb",
+        "net:net_dev_queue",
+        "net:napi_gro_receive_entry",
+        "net:net_dev_start_xmit",
+        "net:net_dev_xmit",
+        "skb:consume_skb",
+    ),
+)
+KPROBE = EventSource(
+    "kprobe", kprobes("__netif_receive_skb", "__dev_queue_xmit", "napi_gro_receive", "dev_hard_start_xmit", "consume_skb")
+)
+
+KPROBE_FIELDS = (Field("OFF_SKB_LEN", "sk_buff", "len"),)
+
+# struct dev_entry after its leading struct lat_stats (timing.STATS): the sizes part.
+SIZES = struct.Struct(f"<4Q4I{4 * SLOTS}I")
+ENTRY_SIZE = STATS.size + SIZES.size  # 744: a multiple of 8, as per-CPU values must be
+
+_COMMON_C = r"""
+#define STACK_RECV 0
+#define STACK_SEND 1
+#define NIC_RECV 2
+#define NIC_SEND 3
+
+struct dev_entry {
+    struct lat_stats tx;  /* transmit latency; other = packets handed to the driver; the device's identity */
+    u64 bytes[4];         /* sizes, per point */
+    u32 errors[4];
+    u32 hist[4 * SLOTS];  /* per point, SLOTS each: BCC's Python side cannot describe 2-D arrays */
+};
+
+BPF_PERCPU_HASH(devices, u64, struct dev_entry, %(max_devices)d);
+BPF_PERCPU_ARRAY(entry_template, struct dev_entry, 1);
+BPF_PERCPU_ARRAY(dropped, u64, 1);
+
+struct start {
+    u64 ts;
+    u64 dev;
+    u64 packets;
+};
+/* Per-CPU LRU lists (BPF_F_NO_COMMON_LRU): no global LRU lock on the hot path. */
+BPF_F_TABLE("lru_hash", u64, struct start, starts, %(max_inflight)d, BPF_F_NO_COMMON_LRU);
+
+/* Only the identity is ever written to the template, so only that part needs clearing. */
+static __always_inline struct dev_entry *device_entry(u64 dev)
+{
+    struct dev_entry *e = devices.lookup(&dev);
+    if (e || !dev)
+        return e;
+    int zero = 0;
+    struct dev_entry *tpl = entry_template.lookup(&zero);
+    if (!tpl)
+        return 0;
+    __builtin_memset(&tpl->tx, 0, sizeof(tpl->tx));
+    read_device(&tpl->tx, (void *)dev);
+    if (devices.update(&dev, tpl)) {
+        u64 *lost = dropped.lookup(&zero);
+        if (lost)
+            (*lost)++;
+        return 0;
+    }
+    return devices.lookup(&dev);
+}
+
+static __always_inline void add_size(struct dev_entry *e, u32 len, int error, const int point)
+{
+    if (error) {
+        e->errors[point]++;
+        return;
+    }
+    u32 slot = log2_slot(len, SLOTS);
+    e->bytes[point] += len;
+    e->hist[point * SLOTS + slot]++;
+}
+
+static __always_inline u64 skb_dev(void *skb)
+{
+    u64 dev = 0;
+    bpf_probe_read_kernel(&dev, sizeof(dev), skb + OFF_SKB_DEV);
+    return dev;
+}
+
+static __always_inline void account(void *skb, u32 len, const int point)
+{
+    struct dev_entry *e = device_entry(skb_dev(skb));
+    if (e)
+        add_size(e, len, 0, point);
+}
+
+/* An skb address is soon reused; its old start (never consumed: veth, drops) is then
+ * rewritten in place, lock-free, where an update would take the LRU's lock. The skb is the
+ * driver's now, so no other CPU consumes this key meanwhile. */
+static __always_inline void started(void *skb, u64 dev, u32 packets)
+{
+    u64 key = (u64)skb;
+    if (!dev)
+        return;
+    struct start *old = starts.lookup(&key);
+    if (old) {
+        old->ts = bpf_ktime_get_ns();
+        old->dev = dev;
+        old->packets = packets;
+        return;
+    }
+    struct start st = {.ts = bpf_ktime_get_ns(), .dev = dev, .packets = packets};
+    starts.update(&key, &st);
+}
+
+/* A new packet at an old address must not inherit a start: cleared, not deleted (a store,
+ * where a delete takes the LRU's lock). */
+static __always_inline void queued(void *skb)
+{
+    u64 key = (u64)skb;
+    struct start *old = starts.lookup(&key);
+    if (old)
+        old->ts = 0;
+}
+
+static __always_inline void consumed(void *skb)
+{
+    u64 key = (u64)skb;
+    struct start *st = starts.lookup(&key);
+    if (!st || !st->ts)
+        return;
+    u64 delta = bpf_ktime_get_ns() - st->ts;
+    u64 dev = st->dev;
+    u32 packets = st->packets;
+    starts.delete(&key);
+    struct dev_entry *e = device_entry(dev);
+    if (e)
+        add_sample(&e->tx, delta, packets);
+}
+"""
+
+_TRACEPOINT_C = r"""
+TRACEPOINT_PROBE(net, netif_receive_skb)
+{
+    account(args->skbaddr, args->len, STACK_RECV);
+    return 0;
+}
+
+TRACEPOINT_PROBE(net, napi_gro_receive_entry)
+{
+    account((void *)args->skbaddr, args->len, NIC_RECV);
+    return 0;
+}
+
+TRACEPOINT_PROBE(net, net_dev_queue)
+{
+    account(args->skbaddr, args->len, STACK_SEND);
+    queued(args->skbaddr);
+    return 0;
+}
+
+/*
+ * net_dev_xmit fires after the driver took the skb: it may be freed, or (veth) already
+ * handed to the peer with skb->dev rewritten. So the device is noted just before, at
+ * net_dev_start_xmit on the same CPU, on a small stack because a virtual device's
+ * transmit (bond, vlan) nests the transmit of the device below it. Every start_xmit is
+ * pushed (a device of 0 too) so that every net_dev_xmit pops its own.
+ */
+#define XMIT_DEPTH 4
+struct xmit_stack {
+    u64 depth;
+    u64 skb[XMIT_DEPTH];
+    u64 dev[XMIT_DEPTH];
+    u32 packets[XMIT_DEPTH];
+};
+BPF_PERCPU_ARRAY(xmits, struct xmit_stack, 1);
+
+TRACEPOINT_PROBE(net, net_dev_start_xmit)
+{
+    void *skb = (void *)args->skbaddr;
+    u64 dev = skb_dev(skb);
+    u32 packets = args->gso_size && args->gso_segs ? args->gso_segs : 1;
+    started(skb, dev, packets);
+    int zero = 0;
+    struct xmit_stack *x = xmits.lookup(&zero);
+    if (!x || x->depth >= XMIT_DEPTH) {
+        struct dev_entry *e = device_entry(dev);  /* no slot left: count the packets now */
+        if (e)
+            e->tx.other += packets;
+        return 0;
+    }
+    u32 top = x->depth & (XMIT_DEPTH - 1);
+    x->skb[top] = (u64)skb;
+    x->dev[top] = dev;
+    x->packets[top] = packets;
+    x->depth++;
+    return 0;
+}
+
+TRACEPOINT_PROBE(net, net_dev_xmit)
+{
+    int zero = 0;
+    struct xmit_stack *x = xmits.lookup(&zero);
+    if (!x || x->depth == 0)
+        return 0;
+    x->depth--;
+    u32 top = x->depth & (XMIT_DEPTH - 1);
+    if (x->skb[top] != (u64)args->skbaddr)
+        return 0;
+    struct dev_entry *e = device_entry(x->dev[top]);
+    if (!e)
+        return 0;
+    e->tx.other += x->packets[top];
+    add_size(e, args->len, args->rc != 0, NIC_SEND);
+    return 0;
+}
+
+TRACEPOINT_PROBE(skb, consume_skb)
+{
+    consumed(args->skbaddr);
+    return 0;
+}
+"""
+
+_KPROBE_C = r"""
+static __always_inline u32 skb_len(void *skb)
+{
+    u32 len = 0;
+    bpf_probe_read_kernel(&len, sizeof(len), skb + OFF_SKB_LEN);
+    return len;
+}
+
+int kprobe____netif_receive_skb(struct pt_regs *ctx, void *skb) { account(skb, skb_len(skb), STACK_RECV); return 0; }
+int kprobe__napi_gro_receive(struct pt_regs *ctx, void *napi, void *skb) { account(skb, skb_len(skb), NIC_RECV); return 0; }
+
+int kprobe____dev_queue_xmit(struct pt_regs *ctx, void *skb)
+{
+    account(skb, skb_len(skb), STACK_SEND);
+    queued(skb);
+    return 0;
+}
+
+int kprobe__dev_hard_start_xmit(struct pt_regs *ctx, void *skb)
+{
+    u64 dev = skb_dev(skb);
+    u32 packets = skb_packets(skb);
+    started(skb, dev, packets);
+    struct dev_entry *e = device_entry(dev);
+    if (e) {
+        e->tx.other += packets;
+        add_size(e, skb_len(skb), 0, NIC_SEND);
+    }
+    return 0;
+}
+
+int kprobe__consume_skb(struct pt_regs *ctx, void *skb) { consumed(skb); return 0; }
+"""
+
+
+def bpf_text(
+    source: str, max_devices: int = DEFAULT_MAX_DEVICES, max_inflight: int = DEFAULT_MAX_INFLIGHT, btf=None
+) -> str:
+    """The complete C program for one event source (`nettop --ebpf` prints it)."""
+    if source not in ("tracepoint", "kprobe"):
+        raise ValueError(f"unknown source {source}")
+    fields = DEVICE_FIELDS + SKB_FIELDS + (KPROBE_FIELDS if source == "kprobe" else ())
+    text = types_c(offset_defines(fields, btf))
+    text += _COMMON_C % {"max_devices": max_devices, "max_inflight": max_inflight}
+    return text + (_KPROBE_C if source == "kprobe" else _TRACEPOINT_C)
+
+
+def merge_entry(per_cpu: Iterable[bytes]) -> tuple[dict[str, Any], dict[str, list[int]]]:
+    """One device's per-CPU values summed: (transmit part as timing.merge_cpu_values gives it, sizes part)."""
+    per_cpu = list(per_cpu)
+    tx = merge_cpu_values([STATS.unpack_from(v) for v in per_cpu])
+    sizes = {"bytes": [0] * 4, "errors": [0] * 4, "hist": [0] * (4 * SLOTS)}
+    for v in per_cpu:
+        values = SIZES.unpack_from(v, STATS.size)
+        for part, start, count in (("bytes", 0, 4), ("errors", 4, 4), ("hist", 8, 4 * SLOTS)):
+            total = sizes[part]
+            for i, n in enumerate(values[start : start + count]):
+                if n:
+                    total[i] += n
+    return tx, sizes
+
+
+def device_sizes(meta: tuple, sizes: dict[str, list[int]]) -> DeviceSizes | None:
+    """The sizes part of one device's interval; None when no size point saw it."""
+    if not any(sizes["hist"]) and not any(sizes["errors"]):
+        return None
+    ifindex, netns, _, _, name = meta
+    points = {}
+    for i, point in enumerate(POINTS):
+        histogram = Histogram.from_slots(sizes["hist"][i * SLOTS : (i + 1) * SLOTS])
+        points[point] = IoSizes(histogram.count, sizes["bytes"][i], sizes["errors"][i], histogram)
+    return DeviceSizes(name or f"if{ifindex}", ifindex, netns, **points)
+
+
+def device_latency(tx: dict[str, Any]) -> DeviceLatency | None:
+    """The transmit part; None for a device that neither started nor finished a transmit."""
+    latency = latency_of(tx)
+    if not tx["other"] and not latency.count:
+        return None
+    ifindex, netns, _, _, name = tx["meta"]
+    return DeviceLatency(name or f"if{ifindex}", ifindex, netns, tx["other"], latency)
+
+
+def _by_key(rows: Iterable) -> tuple:
+    """Rows merged by device key: a device freed and another allocated at the same address within one interval."""
+    merged: dict[tuple, Any] = {}
+    for row in rows:
+        if row is not None:
+            merged[row.key] = merged[row.key].merge(row) if row.key in merged else row
+    return tuple(merged.values())
+
+
+def build_snapshots(entries: Iterable[tuple[dict, dict]], source: str, dropped: int = 0) -> dict[str, Any]:
+    """The sizes pane's devices part and the queues pane's devices part of one interval."""
+    known = [(tx, sizes) for tx, sizes in entries if tx["meta"] is not None]
+    return {
+        "sizes": SizesSnapshot(source, dropped, devices=_by_key(device_sizes(tx["meta"], s) for tx, s in known)),
+        "queues": QueuesSnapshot(source, dropped, devices=_by_key(device_latency(tx) for tx, _ in known)),
+    }
+
+
+class NetdevProbe(Probe):
+    name = "netdev"
+    panes = ("sizes", "queues")
+    sources = (TRACEPOINT, KPROBE)
+
+    def __init__(
+        self,
+        forced_source: str | None = None,
+        max_devices: int = DEFAULT_MAX_DEVICES,
+        max_inflight: int = DEFAULT_MAX_INFLIGHT,
+    ) -> None:
+        super().__init__(forced_source)
+        self.max_devices = max_devices
+        self.max_inflight = max_inflight
+        self._bpf = None
+        self._dropped_total = 0
+
+    def program_text(self) -> str:
+        source = self.source or self.select()
+        return bpf_text(source.name, self.max_devices, self.max_inflight)
+
+    def start(self) -> None:
+        self._bpf = load_bpf(self.program_text())  # BCC auto-attaches the named probe functions
+
+    def poll(self, interval: float) -> Mapping[str, Any]:
+        assert self._bpf is not None and self.source is not None
+        entries = [
+            merge_entry(bytes(v) for v in value) for _, value in self._bpf["devices"].items_lookup_and_delete_batch()
+        ]
+        dropped_now = sum(self._bpf["dropped"].getvalue(0))
+        dropped, self._dropped_total = dropped_now - self._dropped_total, dropped_now
+        return build_snapshots(entries, self.source.name, dropped)
+
+    def close(self) -> None:
+        if self._bpf is not None:
+            self._bpf.cleanup()
+            self._bpf = None
