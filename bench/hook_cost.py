@@ -15,31 +15,18 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import socket
-import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 sys.path.append(str(Path(__file__).resolve().parent.parent))  # after PYTHONPATH: another tree may go first
 
+from common import bpf_prog_runtime, bpf_stats_enabled
+
 from nettop.testhosts import test_host
 
-SYSCTL = Path("/proc/sys/kernel/bpf_stats_enabled")
 SINK = "import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\ns.bind(('0.0.0.0', 9))\nwhile True: s.recv(2048)"
-
-
-@contextmanager
-def bpf_stats() -> Iterator[None]:
-    previous = SYSCTL.read_text().strip()
-    SYSCTL.write_text("1")
-    try:
-        yield
-    finally:
-        SYSCTL.write_text(previous)
 
 
 def hook_programs(bpf) -> dict[str, int]:
@@ -52,11 +39,6 @@ def hook_programs(bpf) -> dict[str, int]:
         hook = name.removeprefix("tracepoint__").replace("__", ":", 1) if name.startswith("tracepoint__") else name
         ids[hook] = prog_id
     return ids
-
-
-def runtime(ids: set[int]) -> dict[int, tuple[int, int]]:
-    shown = json.loads(subprocess.run(["bpftool", "prog", "show", "-j"], check=True, capture_output=True).stdout)
-    return {p["id"]: (p.get("run_time_ns", 0), p.get("run_cnt", 0)) for p in shown if p["id"] in ids}
 
 
 def load(spec: str):
@@ -80,13 +62,13 @@ def measure(specs: list[str], datagrams: int, size: int) -> dict[str, dict]:
             sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             sender.sendto(b"warm-up", (host.ip, 9))  # ARP before the measured window
             time.sleep(0.5)
-            with bpf_stats():
-                before = runtime(ids)
+            with bpf_stats_enabled():
+                before = bpf_prog_runtime(ids)
                 payload = b"x" * size
                 for _ in range(datagrams):
                     sender.sendto(payload, (host.ip, 9))
                 time.sleep(0.2)
-                after = runtime(ids)
+                after = bpf_prog_runtime(ids)
             for probe in probes:
                 probe.poll(1.0)  # drained as the app would, outside the measured window
     finally:
@@ -94,8 +76,8 @@ def measure(specs: list[str], datagrams: int, size: int) -> dict[str, dict]:
             probe.close()
     result = {}
     for hook, group in sorted(hooks.items()):
-        ns = sum(after[i][0] - before[i][0] for i in group)
-        events = max(after[i][1] - before[i][1] for i in group)
+        ns = sum(after[i]["run_time_ns"] - before[i]["run_time_ns"] for i in group)
+        events = max(after[i]["run_cnt"] - before[i]["run_cnt"] for i in group)
         result[hook] = {"programs": len(group), "events": events, "ns_per_event": ns / events if events else None}
     return result
 
