@@ -18,6 +18,7 @@ from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.css.query import NoMatches
 from textual.reactive import reactive
 from textual.screen import ModalScreen
 from textual.timer import Timer
@@ -297,6 +298,10 @@ class NettopApp(App[None]):
     def _update_topline(self) -> None:
         if not self.screen_stack:  # a timer firing during shutdown
             return
+        try:
+            topline = self.dashboard("#topline", Static)
+        except NoMatches:  # shutdown with another screen on top: the dashboard's widgets are gone first
+            return
         statuses = self.source.statuses()
         now = time.strftime("%H:%M:%S", time.localtime(self.shown.time if self.shown else self._clock()))
         live = sum(1 for spec in PANES if (s := statuses.get(spec.status_key)) and s.state is ProbeState.LIVE)
@@ -307,7 +312,7 @@ class NettopApp(App[None]):
             ("nettop ", "bold"),
             f"{now}  {load}interval {interval:.3g}s  panes live {live}/{len(PANES)}  dropped {dropped}",
         )
-        self.dashboard("#topline", Static).update(line)
+        topline.update(line)
         self.dashboard("#timebar", Static).update(
             time_bar(self.timeline, self.replay, self.playing if self.replay else self.timeline.following, self.speed)
         )
