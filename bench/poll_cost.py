@@ -1,61 +1,120 @@
-"""Cost of one interval's poll (drain + snapshot) of every probe, with N busy connections.
+"""Cost of one interval: the poll (drain + snapshot of every probe) and the UI update.
 
-Run as root: .venv/bin/python bench/poll_cost.py --connections 1000
+The poll is timed on a real LiveSource in this process while the load runs in others. The
+frames it returned are then fed to the app headless (`NettopApp(source, autopoll=False)`,
+`accept_frame` in `run_test`), timing each update: accept_frame (every pane's observe and
+show) plus one `pilot.pause()` (layout and render of the visible tab), once with the TCP
+pane visible and once with the hosts view; and each of those two panes' show() alone.
+
+Run as root: .venv/bin/python bench/poll_cost.py --connections 10000 --polls 20
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
-import sys
-import threading
+import asyncio
+import json
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import figure, log, percentile
+from connections import loopback_load
 
-from connections import open_pairs, trickle  # noqa: E402
+from nettop.model.frame import Frame
+from nettop.probes.registry import build_probes
+from nettop.sampler import LiveSource
 
-from nettop.probes.registry import build_probes  # noqa: E402
-from nettop.sampler import LiveSource  # noqa: E402
+UI_PANES = ("tcp", "hosts")
 
 
-def measure(connections: int, polls: int, interval: float) -> dict:
-    _, pairs = open_pairs(connections)
+def poll_frames(polls: int, interval: float) -> tuple[list[float], list[Frame], dict]:
+    """ms per poll, the frames, and the statuses the probes ended with."""
     source = LiveSource(build_probes())
-    source.start()
-    source.wait_attached()
-    load = threading.Thread(target=trickle, args=(pairs, polls * interval + 2, 64, 0.5), daemon=True)
-    load.start()
-    times, rows = [], []
-    source.poll()
-    for _ in range(polls):
-        time.sleep(interval)
-        t0 = time.perf_counter()
-        frame = source.poll()
-        times.append((time.perf_counter() - t0) * 1000)
-        tcp = frame.panes.get("tcp")
-        rows.append(len(tcp.connections) if tcp else 0)
-    source.close()
-    times.sort()
+    try:
+        source.start()
+        source.wait_attached()
+        source.poll()
+        times, frames = [], []
+        next_poll = time.monotonic() + interval
+        for _ in range(polls):
+            time.sleep(max(0.0, next_poll - time.monotonic()))
+            next_poll += interval
+            started = time.perf_counter()
+            frames.append(source.poll())
+            times.append((time.perf_counter() - started) * 1000)
+        return times, frames, source.statuses()
+    finally:
+        source.close()
+
+
+async def _ui_times(frames: list[Frame], statuses: dict, size: tuple[int, int], visible: str) -> dict:
+    """A fresh app per visible tab, so each pass starts from the same history."""
+    from tests.fakes import ScriptedSource
+
+    from nettop.app import NettopApp
+
+    app = NettopApp(ScriptedSource(statuses=statuses), autopoll=False)
+    shows: dict[str, list[float]] = {key: [] for key in UI_PANES}
+    updates = []
+    async with app.run_test(size=size) as pilot:
+        app.action_pane(visible)
+        await pilot.pause()
+        for key in UI_PANES:
+            pane = app.pane(key)
+            pane.show = _timed(pane.show, shows[key])
+        for frame in frames:
+            started = time.perf_counter()
+            app.accept_frame(frame)
+            await pilot.pause()
+            updates.append((time.perf_counter() - started) * 1000)
+    return {f"update_{visible}_visible": updates, **{f"show_{key}": v for key, v in shows.items()}}
+
+
+def _timed(show, into: list[float]):
+    def timed(*args):
+        started = time.perf_counter()
+        show(*args)
+        into.append((time.perf_counter() - started) * 1000)
+
+    return timed
+
+
+def ui_times(frames: list[Frame], statuses: dict, size: tuple[int, int] = (160, 50)) -> dict[str, list[float]]:
+    out: dict[str, list[float]] = {}
+    for visible in UI_PANES:
+        for key, values in asyncio.run(_ui_times(frames, statuses, size, visible)).items():
+            out.setdefault(key, []).extend(values)
+    return out
+
+
+def p50_p99(values: list[float]) -> dict:
+    return {"p50": round(percentile(values, 0.5), 2), "p99": round(percentile(values, 0.99), 2),
+            "max": round(max(values), 2), "n": len(values)}
+
+
+def measure(polls: int, interval: float = 1.0) -> dict:
+    """With the load already running: poll and UI figures in ms, and the table sizes seen."""
+    log(f"poll cost: {polls} polls at {interval:g}s")
+    polled, frames, statuses = poll_frames(polls, interval)
+    rows = [len(f.panes["tcp"].connections) if "tcp" in f.panes else 0 for f in frames]
+    log("poll cost: the same frames through the UI, headless")
+    ui = ui_times(frames, statuses)
+    worst_update = [max(ui[f"update_{key}_visible"][i] for key in UI_PANES) for i in range(len(frames))]
     return {
-        "connections": connections,
-        "polls": polls,
-        "rows_median": statistics.median(rows),
-        "poll_ms_p50": round(statistics.median(times), 2),
-        "poll_ms_p99": round(times[min(len(times) - 1, int(len(times) * 0.99))], 2),
-        "poll_ms_max": round(times[-1], 2),
+        "tcp_rows": figure(rows, 0),
+        "poll_ms": p50_p99(polled),
+        **{f"{key}_ms": p50_p99(values) for key, values in ui.items()},
+        "poll_plus_update_ms": p50_p99([p + u for p, u in zip(polled, worst_update)]),
     }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--connections", type=int, default=1000)
     parser.add_argument("--polls", type=int, default=20)
     parser.add_argument("--interval", type=float, default=1.0)
     args = parser.parse_args()
-    print(measure(args.connections, args.polls, args.interval))
+    with loopback_load(args.connections, seconds=args.polls * args.interval + 120):
+        print(json.dumps(measure(args.polls, args.interval), indent=2))
 
 
 if __name__ == "__main__":
