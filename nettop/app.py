@@ -50,6 +50,10 @@ nettop: live network dashboard (BPF)
   s          sort by the next column;  r  reverse the sort
              (or click a column header)
   /          filter rows: PID, port, address or COMM; Esc clears
+  Enter      open the selected host's or connection's sockets (Esc back)
+  b          Hosts: group by remote host, local process or remote port
+  n          Hosts: reverse DNS names on/off
+  c          Sizes: this interval / since start;  d  next device
   ?          this help
   q          quit (also Ctrl-C)
 
@@ -399,6 +403,7 @@ class NettopApp(App[None]):
 
     def action_pane(self, pane: str) -> None:
         self.dashboard(TabbedContent).active = pane
+        self.call_after_refresh(self._focus_active_pane)
 
     def action_next_sort(self) -> None:
         self._route("cycle_sort")

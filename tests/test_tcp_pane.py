@@ -159,3 +159,12 @@ async def test_frames_and_status_updates_keep_flowing_under_the_help_screen():
         await pilot.press("escape")
         await pilot.pause()
         assert [r[1] for r in table_rows(app)] == ["iperf3", "nginx", "sshd"]
+
+
+async def test_number_keys_switch_panes_and_focus_them():
+    app = NettopApp(ScriptedSource([frame(*CONNECTIONS)], live("tcp")), autopoll=False)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await pilot.press("3")
+        await pilot.pause()
+        key = app.dashboard("TabbedContent").active
+        assert app.focused is not None and app.pane(key) in app.focused.ancestors_with_self
