@@ -225,3 +225,21 @@ def test_snapshot_round_trips_through_a_record():
     merged = snapshot.merge(WifiSnapshot("tracepoint", 1, (), (), 0))
     assert merged.lost_events == 4 and merged.scans == snapshot.scans
     assert isinstance(WifiScan.from_record(record["scans"][0]), WifiScan)
+
+
+@pytest.mark.root
+def test_doctor_and_record_on_this_kernel(recording):
+    """Where the kernel has no 802.11 stack, doctor says so and the other probes still record."""
+    import subprocess
+    import sys
+
+    problem = stack_problem()
+    doctor = subprocess.run([sys.executable, "-m", "nettop", "doctor"], capture_output=True, text=True, timeout=300)
+    (line,) = [line for line in doctor.stdout.splitlines() if "wifi_scan" in line.split()]
+    if problem == NO_STACK:
+        assert line.endswith("unavailable: no 802.11 stack in this kernel")
+        with recording(2.0, "--probes", "socket_io,wifi_scan") as rec:
+            frames = rec.finish()
+        assert frames and all("wifi" not in f["panes"] and "tcp" in f["panes"] for f in frames)
+    else:
+        assert "wifi_scan" in line and ("ok, tracepoint" in line or "ok, kprobe" in line or (problem or "") in line)

@@ -12,6 +12,8 @@ The recording is copied to /results (when run by tests/vm/run.sh) for tests/data
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import re
 import shutil
@@ -160,6 +162,8 @@ def hwsim(tmp_path):
     """Three hwsim radios: wlan0 an open AP on 2437 MHz (hostapd), wlan1 and wlan2 to scan with."""
     if not shutil.which("iw") or not shutil.which("hostapd"):
         pytest.skip("iw and hostapd are needed (tests/vm/setup.sh installs them)")
+    if not shutil.which("modprobe"):
+        pytest.skip("kernel without modules (no modprobe): no mac80211_hwsim")
     loaded = run("modprobe", "mac80211_hwsim", "radios=3", check=False)
     if loaded.returncode != 0:
         pytest.skip(f"kernel without mac80211_hwsim: {loaded.stderr.strip() or loaded.stdout.strip()}")
@@ -183,6 +187,31 @@ def hwsim(tmp_path):
         run("modprobe", "-r", "mac80211_hwsim", check=False)
 
 
+@contextlib.contextmanager
+def bpf_stats():
+    """kernel.bpf_stats_enabled on for the test (it costs every BPF program a clock read)."""
+    stats = Path("/proc/sys/kernel/bpf_stats_enabled")
+    before = stats.read_text().strip() if stats.exists() else None
+    if before is not None:
+        stats.write_text("1")
+    try:
+        yield
+    finally:
+        if before is not None:
+            stats.write_text(before)
+
+
+def bpf_cost() -> tuple[int, int] | None:
+    """(runs, ns) of the loaded tracepoint programs (only wifi_scan is loaded), from bpftool
+    with kernel.bpf_stats_enabled; None where bpftool is missing."""
+    stats = Path("/proc/sys/kernel/bpf_stats_enabled")
+    if not shutil.which("bpftool") or not stats.exists():
+        return None
+    shown = json.loads(run("bpftool", "-j", "prog", "show").stdout)
+    ours = [p for p in shown if p.get("type") == "tracepoint"]
+    return sum(p.get("run_cnt", 0) for p in ours), sum(p.get("run_time_ns", 0) for p in ours)
+
+
 def recorded_scans(frames) -> list[dict]:
     return [s for f in frames if "wifi" in f["panes"] for s in f["panes"]["wifi"]["scans"]]
 
@@ -192,7 +221,9 @@ def check_scan(scan: dict, device: str, reference: KernelScan, iw: tuple[float, 
     assert scan["device"] == device and scan["wiphy"] == reference.wiphy
     assert scan["comm"] == "iw" and scan["pid"] and not scan["aborted"] and scan["kind"] == "sw"
     iw_ms = (iw[1] - iw[0]) * 1000
-    assert scan["duration_ms"] == pytest.approx(reference.duration_ms, abs=1.0)  # same events, same clock
+    # Same events, same clock; the two readings are taken by two callbacks of one tracepoint,
+    # between which an emulated vCPU on a busy host was seen to stall for 5 ms.
+    assert scan["duration_ms"] == pytest.approx(reference.duration_ms, abs=20.0)
     assert scan["duration_ms"] == pytest.approx(iw_ms, rel=0.05, abs=150.0)  # iw's notifications, in user space
     visits = [c["freq_mhz"] for c in scan["channels"]]
     assert visits == reference.visits
@@ -206,7 +237,7 @@ def check_scan(scan: dict, device: str, reference: KernelScan, iw: tuple[float, 
 
 
 def test_scans_on_hwsim_match_the_kernel_and_iw(hwsim, recording, record_property):
-    with Trace() as trace, IwEvents(hwsim / "iw-events.txt") as iw:
+    with bpf_stats(), Trace() as trace, IwEvents(hwsim / "iw-events.txt") as iw:
         with recording(240.0, "--probes", "wifi_scan", interval=1.0) as rec:
             run("iw", "dev", "wlan1", "scan", "trigger")
             iw.wait_finished("wlan1", 1)
@@ -215,6 +246,7 @@ def test_scans_on_hwsim_match_the_kernel_and_iw(hwsim, recording, record_propert
             iw.wait_finished("wlan1", 2)
             iw.wait_finished("wlan2", 1)
             time.sleep(2.5)  # the interval holding the last completion is written
+            cost = bpf_cost()
             rec.process.send_signal(signal.SIGTERM)
             frames = rec.finish()
         reference = kernel_scans(trace.text())
@@ -245,3 +277,34 @@ def test_scans_on_hwsim_match_the_kernel_and_iw(hwsim, recording, record_propert
     assert in_progress and all(s["end"] is None for s in in_progress)
     for line in lines:
         print(f"wifi scan {line}")
+    if cost is not None:
+        runs, ns = cost
+        assert runs >= sum(len(s["channels"]) for s in scans)  # at least one run per channel visit
+        print(f"wifi_scan BPF: {runs} program runs, {ns / max(runs, 1):.0f} ns each under emulation (TCG)")
+
+
+def test_kprobe_source_on_hwsim(hwsim, recording, record_property):
+    """The book's route: ieee80211_request_scan, ieee80211_get_channel_khz, cfg80211_scan_done.
+    It sees the channels something was heard on, not every visit."""
+    hooks = ("ieee80211_request_scan", "ieee80211_get_channel_khz", "cfg80211_scan_done")
+    if not kernel.kprobes_supported() or not all(kernel.kprobe_exists(f) for f in hooks):
+        pytest.skip(f"kernel cannot kprobe {', '.join(hooks)}")
+    with Trace() as trace, IwEvents(hwsim / "iw-events.txt") as iw:
+        with recording(240.0, "--source", "kprobe", "--probes", "wifi_scan", interval=1.0) as rec:
+            run("iw", "dev", "wlan1", "scan", "trigger")
+            iw.wait_finished("wlan1", 1)
+            time.sleep(2.5)
+            rec.process.send_signal(signal.SIGTERM)
+            frames = rec.finish()
+        (reference,) = kernel_scans(trace.text())
+    record_property("source.wifi", "kprobe")
+    (scan,) = recorded_scans(frames)
+    assert scan["device"] == "wlan1" and scan["comm"] == "iw" and not scan["aborted"] and scan["kind"] == ""
+    assert scan["wiphy"].startswith("wiphy@")
+    assert scan["duration_ms"] == pytest.approx(reference.duration_ms, abs=5.0)  # request_scan runs just after rdev_scan
+    heard = [c["freq_mhz"] for c in scan["channels"]]
+    assert AP_FREQ in heard and set(heard) <= set(reference.visits)
+    assert all(c["beacon_found"] for c in scan["channels"])
+    start, end = iw.timings("wlan1")[0]
+    print(f"wifi scan (kprobe) wlan1: nettop {scan['duration_ms']:.1f} ms, kernel trace {reference.duration_ms:.1f} ms, "
+          f"iw event {(end - start) * 1000:.1f} ms; heard on {heard}")
