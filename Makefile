@@ -2,6 +2,7 @@
 .PHONY: run test test-kernels setup setup-test bench clean
 
 ARGS ?=
+BENCH_ARGS ?=
 
 run: setup
 	.venv/bin/nettop $(ARGS)
@@ -20,6 +21,11 @@ setup:
 
 setup-test:
 	@scripts/setup-host.sh --test
+
+# Root; about 35 minutes (BENCH_ARGS=--quick: about 5). Writes docs/benchmarks.md and bench/results.json.
+bench: setup-test
+	@bench/setup.sh
+	.venv/bin/python bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf .venv .pytest_cache

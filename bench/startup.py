@@ -1,5 +1,7 @@
-"""Startup as a user sees it: nettop in a real terminal (tmux), timed from launch to
-its first frame, and to each pane saying `live`; RSS once every pane is live.
+"""Startup as a user sees it: nettop in a real terminal (tmux), timed from launch to its first
+frame and to each pane saying `live`; RSS once every pane is live.
+
+`Dashboard` (the live app in a tmux session) is also what bench/scale.py measures CPU on.
 
 Run as root: .venv/bin/python bench/startup.py [--runs 3]
 """
@@ -8,87 +10,109 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import subprocess
-import sys
 import time
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+from common import NETTOP, figure, rss_mb
 
-from nettop.panes.registry import PANES  # noqa: E402
-
-SESSION = "nettop-bench-startup"
+from nettop.panes.registry import PANES
 
 
-def capture() -> str:
-    return subprocess.run(["tmux", "capture-pane", "-p", "-t", SESSION], capture_output=True, text=True).stdout
+class Dashboard:
+    """The live dashboard in a detached tmux session; `q` and then kill-session on exit."""
 
+    def __init__(self, args: str = "", session: str = "nettop-bench", size: tuple[int, int] = (160, 40)) -> None:
+        self.session = session
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+        self.started = time.monotonic()
+        subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", str(size[0]), "-y", str(size[1]),
+                        f"exec {NETTOP} {args}"], check=True)
+        out = subprocess.run(["tmux", "list-panes", "-t", session, "-F", "#{pane_pid}"],
+                             capture_output=True, text=True, check=True)
+        self.pid = int(out.stdout.split()[0])
 
-def nettop_pid() -> int | None:
-    out = subprocess.run(["tmux", "list-panes", "-t", SESSION, "-F", "#{pane_pid}"], capture_output=True, text=True)
-    return int(out.stdout.split()[0]) if out.stdout.strip() else None
+    def screen(self) -> str:
+        return subprocess.run(["tmux", "capture-pane", "-p", "-t", self.session], capture_output=True, text=True).stdout
 
+    def keys(self, *keys: str) -> None:
+        subprocess.run(["tmux", "send-keys", "-t", self.session, *keys])
 
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
 
-
-def one_run(timeout: float = 60.0) -> dict:
-    subprocess.run(["tmux", "kill-session", "-t", SESSION], capture_output=True)
-    start = time.monotonic()
-    subprocess.run(["tmux", "new-session", "-d", "-s", SESSION, "-x", "160", "-y", "40",
-                    f"exec {REPO}/.venv/bin/nettop"], check=True)
-    first_frame = None
-    live: dict[str, float] = {}
-    seen_panes: set[str] = set()
-    try:
-        while time.monotonic() - start < timeout:
-            screen = capture()
-            now = time.monotonic() - start
-            if first_frame is None and "nettop " in screen and "interval" in screen:
-                first_frame = now
-            # Each pane's status line is visible only on its tab: visit them in turn.
+    def wait_all_live(self, timeout: float = 60.0) -> tuple[float | None, dict[str, float], set[str]]:
+        """Seconds to the first frame; per pane, seconds until it said `live` or `unavailable`;
+        the unavailable ones. A pane's status shows only on its tab: the tabs are visited in turn."""
+        first_frame = None
+        live: dict[str, float] = {}
+        unavailable: set[str] = set()
+        while self.elapsed() < timeout:
+            if first_frame is None and "nettop " in (screen := self.screen()) and "interval" in screen:
+                first_frame = self.elapsed()
             for number, spec in enumerate(PANES, start=1):
                 if spec.key in live:
                     continue
-                subprocess.run(["tmux", "send-keys", "-t", SESSION, str(number)])
+                self.keys(str(number))
                 time.sleep(0.02)
-                text = capture()
+                text = self.screen()
                 if f"{spec.title}: live" in text:
-                    live[spec.key] = time.monotonic() - start
+                    live[spec.key] = self.elapsed()
                 elif f"{spec.title}: unavailable" in text:
-                    live[spec.key] = float("nan")
-                seen_panes.add(spec.key)
+                    live[spec.key] = self.elapsed()
+                    unavailable.add(spec.key)
             if first_frame is not None and len(live) == len(PANES):
                 break
             time.sleep(0.02)
-        pid = nettop_pid()
-        rss = rss_mb(pid) if pid else 0.0
-    finally:
-        subprocess.run(["tmux", "send-keys", "-t", SESSION, "q"])
-        time.sleep(0.5)
-        subprocess.run(["tmux", "kill-session", "-t", SESSION], capture_output=True)
-    return {"first_frame_s": first_frame, "live_s": live, "all_live_s": max(live.values(), default=None),
-            "rss_mb": round(rss, 1)}
+        self.keys("1")
+        return first_frame, live, unavailable
+
+    def close(self) -> None:
+        self.keys("q")
+        for _ in range(50):
+            if subprocess.run(["tmux", "has-session", "-t", self.session], capture_output=True).returncode:
+                return
+            time.sleep(0.1)
+        subprocess.run(["tmux", "kill-session", "-t", self.session], capture_output=True)
+
+    def __enter__(self) -> "Dashboard":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def one_run() -> dict:
+    with Dashboard(session="nettop-bench-startup") as dashboard:
+        first_frame, settled, unavailable = dashboard.wait_all_live()
+        rss = rss_mb(dashboard.pid)
+    return {
+        "first_frame_s": first_frame,
+        "live_s": {k: v for k, v in settled.items() if k not in unavailable},
+        "all_live_s": max(settled.values()) if len(settled) == len(PANES) else None,
+        "unavailable": sorted(unavailable),
+        "rss_mb": rss,
+    }
+
+
+def measure(runs: int) -> dict:
+    results = [one_run() for _ in range(runs)]
+    return {
+        "runs": runs,
+        "first_frame_s": figure([r["first_frame_s"] for r in results]),
+        "all_live_s": figure([r["all_live_s"] for r in results]),
+        "rss_mb": figure([r["rss_mb"] for r in results], 1),
+        "pane_live_s": {
+            spec.key: figure([r["live_s"].get(spec.key) for r in results]) for spec in PANES
+        },
+        "unavailable": sorted({k for r in results for k in r["unavailable"]}),
+    }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    runs = [one_run() for _ in range(args.runs)]
-    summary = {
-        "first_frame_s": [round(r["first_frame_s"], 3) for r in runs],
-        "all_live_s": [round(r["all_live_s"], 3) for r in runs],
-        "rss_mb": [r["rss_mb"] for r in runs],
-        "per_pane_live_s_median": {k: round(statistics.median(r["live_s"][k] for r in runs), 3) for k in runs[0]["live_s"]},
-    }
-    print(json.dumps(summary, indent=2))
+    print(json.dumps(measure(args.runs), indent=2))
 
 
 if __name__ == "__main__":

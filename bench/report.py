@@ -1,0 +1,309 @@
+"""docs/benchmarks.md from bench/results.json: the targets with met/missed, then every figure
+as median [min–max] over the interleaved runs.
+
+Run: .venv/bin/python bench/report.py  (re-renders the page from the last results.json)
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+HERE = Path(__file__).resolve().parent
+
+
+def get(data: dict, *path, default=None):
+    for key in path:
+        if not isinstance(data, dict) or key not in data:
+            return default
+        data = data[key]
+    return data
+
+
+def fig(f: dict | None, digits: int = 2, unit: str = "") -> str:
+    """`median [min–max]`, or `–` when there were no runs."""
+    if not f or not f.get("n"):
+        return "–"
+    if f["n"] == 1 or f["min"] == f["max"]:
+        return f"{f['median']:.{digits}f}{unit}"
+    return f"{f['median']:.{digits}f}{unit} [{f['min']:.{digits}f}–{f['max']:.{digits}f}]"
+
+
+def num(value: float | None, digits: int = 1, unit: str = "") -> str:
+    return "–" if value is None else f"{value:.{digits}f}{unit}"
+
+
+# -- targets ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    wanted: str
+    measure: Callable[[dict], tuple[float | None, str]]  # value tested, and how it reads
+    met: Callable[[float], bool]
+
+
+def ratio_of(workload: str) -> Callable[[dict], tuple[float | None, str]]:
+    def measure(b: dict):
+        f = get(b, "overhead", "ratio", "nettop", workload)
+        return (f["median"], fig(f, 3)) if f and f.get("n") else (None, "–")
+
+    return measure
+
+
+def bulk_cpu(b: dict):
+    figs = [get(b, "overhead", "cpu_percent", "nettop", w) for w in ("bulk1", "bulk8")]
+    figs = [f for f in figs if f and f.get("n")]
+    if not figs:
+        return None, "–"
+    worst = max(figs, key=lambda f: f["median"])
+    return worst["median"], f"{fig(worst, 2, '%')} (worse of 1 and 8 streams)"
+
+
+def per_load(path: tuple[str, ...], unit: str, digits: int = 1):
+    def measure(b: dict):
+        loads = {k: get(v, *path) for k, v in get(b, "scale", default={}).items() if isinstance(v, dict)}
+        loads = {k: v for k, v in loads.items() if v is not None}
+        if not loads:
+            return None, "–"
+        text = ", ".join(f"{k} {num(v, digits, unit)}" for k, v in loads.items())
+        return max(loads.values()), text
+
+    return measure
+
+
+def capture_factor(b: dict):
+    """Cheapest packet-capture tool's CPU over nettop's, per workload; the smallest factor."""
+    cpu = get(b, "overhead", "cpu_percent", default={})
+    kinds = get(b, "overhead", "observers", default={})
+    factors = {}
+    for workload, nettop in cpu.get("nettop", {}).items():
+        capture = [cpu[o][workload]["median"] for o, k in kinds.items()
+                   if k["kind"] == "capture" and get(cpu, o, workload, "n")]
+        if capture and nettop.get("n"):
+            factors[workload] = min(capture) / max(nettop["median"], 0.01)
+    if not factors:
+        return None, "–"
+    worst = min(factors, key=factors.get)
+    return factors[worst], f"{factors[worst]:.0f}× (least, on {worst}; " + ", ".join(
+        f"{w} {f:.0f}×" for w, f in factors.items()) + ")"
+
+
+def startup_fig(key: str, unit: str, digits: int = 2):
+    def measure(b: dict):
+        f = get(b, "startup", key)
+        return (f["median"], fig(f, digits, unit)) if f and f.get("n") else (None, "–")
+
+    return measure
+
+
+def soak_value(key: str, unit: str):
+    def measure(b: dict):
+        v = get(b, "soak", key)
+        return (v, num(v, 1, unit)) if v is not None else (None, "–")
+
+    return measure
+
+
+def soak_exceptions(b: dict):
+    soak = b.get("soak")
+    if soak is None:
+        return None, "–"
+    count = len(soak["exceptions"]) + len(soak["panes_stopped"])
+    return count, f"{len(soak['exceptions'])} exceptions, panes stopped: {', '.join(soak['panes_stopped']) or 'none'}"
+
+
+TARGETS = (
+    Target("8-stream loopback throughput ratio, all panes", "≥ 0.97", ratio_of("bulk8"), lambda v: v >= 0.97),
+    Target("64-byte writes ratio", "≥ 0.90", ratio_of("writes64"), lambda v: v >= 0.90),
+    Target("64-byte request/response ratio", "≥ 0.93", ratio_of("rr64"), lambda v: v >= 0.93),
+    Target("nettop CPU at bulk loopback", "≤ 2% of a core", bulk_cpu, lambda v: v <= 2),
+    Target("nettop CPU, 10,000 connections, 1 s interval", "≤ 5% of a core",
+           per_load(("dashboard", "cpu_percent"), "%"), lambda v: v <= 5),
+    Target("poll + UI update p99, 10,000 connections", "≤ 100 ms",
+           per_load(("poll_plus_update_ms", "p99"), " ms", 0), lambda v: v <= 100),
+    Target("CPU vs the cheapest packet-capture tool", "≥ 10× less", capture_factor, lambda v: v >= 10),
+    Target("time to first frame", "≤ 1 s", startup_fig("first_frame_s", " s"), lambda v: v <= 1),
+    Target("all panes live", "≤ 10 s", startup_fig("all_live_s", " s"), lambda v: v <= 10),
+    Target("RSS with every pane (after start)", "≤ 300 MB", startup_fig("rss_mb", " MB", 0), lambda v: v <= 300),
+    Target("RSS with every pane, 10,000 connections", "≤ 300 MB",
+           per_load(("dashboard", "rss_mb_end"), " MB", 0), lambda v: v <= 300),
+    Target("soak RSS growth", "≤ 10%", soak_value("rss_growth_percent", "%"), lambda v: v <= 10),
+    Target("soak exceptions", "0", soak_exceptions, lambda v: v == 0),
+)
+
+
+def targets_table(benches: dict) -> list[str]:
+    lines = ["| target | wanted | measured (median [min–max]) | |", "|---|---|---|---|"]
+    for target in TARGETS:
+        value, text = target.measure(benches)
+        verdict = "not measured" if value is None else ("met" if target.met(value) else "**missed**")
+        lines.append(f"| {target.name} | {target.wanted} | {text} | {verdict} |")
+    return lines
+
+
+# -- sections -----------------------------------------------------------------
+
+
+def overhead_section(o: dict) -> list[str]:
+    workloads, observers = o["workloads"], o["observers"]
+    out = [
+        "## 1. Overhead on traffic, and 2. side by side with the alternatives",
+        "",
+        f"{o['rounds']} rounds of {o['seconds']:g} s per workload; in each round every workload runs bare and under "
+        "every observer (the order rotates from round to round), and each ratio is taken against the bare run of "
+        "the same round. CPU is utime+stime of the observer's process over the workload only, in % of one core.",
+        "",
+        "Bare rates: " + "; ".join(f"{w['title']} {fig(get(o, 'rate', 'bare', k))} {w['unit']}"
+                                   for k, w in workloads.items()) + ".",
+        "",
+        "Throughput ratio (with / bare, same round):",
+        "",
+        "| observer | " + " | ".join(w["title"] for w in workloads.values()) + " |",
+        "|---|" + "---|" * len(workloads),
+    ]
+    for key, observer in observers.items():
+        if key != "bare":
+            out.append(f"| {observer['title']} | " + " | ".join(fig(get(o, "ratio", key, w), 3) for w in workloads) + " |")
+    out += ["", "Observer CPU, % of one core:", "",
+            "| observer | kind | " + " | ".join(w["title"] for w in workloads.values()) + " |",
+            "|---|---|" + "---|" * len(workloads)]
+    for key, observer in observers.items():
+        if key != "bare":
+            out.append(f"| {observer['title']} | {observer['kind']} | "
+                       + " | ".join(fig(get(o, "cpu_percent", key, w), 2) for w in workloads) + " |")
+    if o.get("bpf"):
+        out += ["", "nettop's BPF programs (kernel BPF run-time statistics, enabled for a separate nettop segment "
+                "of each round only; this run time is charged to the workload, not to nettop's process):", "",
+                "| workload | BPF CPU, % of a core | BPF ns per write / round trip | rate meanwhile |",
+                "|---|---|---|---|"]
+        for key, b in o["bpf"].items():
+            out.append(f"| {workloads[key]['title']} | {fig(b['core_percent'])} | {fig(b['ns_per_operation'], 0)} | "
+                       f"{fig(b['rate_with_stats'])} {workloads[key]['unit']} |")
+        names = sorted({n for b in o["bpf"].values() for n in b["programs"]})
+        keys = list(o["bpf"])
+        out += ["", "Per program, ns per event (events per second):", "",
+                "| program | " + " | ".join(workloads[k]["title"] for k in keys) + " |", "|---|" + "---|" * len(keys)]
+        for name in names:
+            cells = []
+            for k in keys:
+                p = get(o, "bpf", k, "programs", name)
+                if not p or not get(p, "ns_per_event", "n"):
+                    cells.append("–")
+                else:
+                    cells.append(f"{fig(p['ns_per_event'], 0)} ({p['events_per_s']['median']:,.0f}/s)")
+            out.append(f"| `{name}` | " + " | ".join(cells) + " |")
+    if o.get("problems"):
+        out += ["", "Errors seen on observers' output: " + "; ".join(
+            f"{k}: {' | '.join(v[:3])}" for k, v in o["problems"].items())]
+    return out + [""]
+
+
+def ms_row(title: str, f: dict | None) -> str:
+    if not f:
+        return f"| {title} | – | – | – |"
+    return f"| {title} | {f['p50']:.1f} | {f['p99']:.1f} | {f['n']} |"
+
+
+def scale_section(s: dict) -> list[str]:
+    out = ["## 3. Scale", "",
+           f"{s['connections']:,} concurrent TCP connections, each end writing 64 bytes a second. Poll: a real "
+           "LiveSource in the bench process (the load runs in others). UI: the same frames fed to the app headless "
+           "(`accept_frame` + one `pilot.pause()`), once with the TCP pane visible and once with the hosts view; "
+           "`show()` alone for each. Dashboard: the live app in tmux at `-i 1`, CPU over the stated seconds.", ""]
+    for key, load in s.items():
+        if not isinstance(load, dict):
+            continue
+        d = load["dashboard"]
+        out += [f"### {load['title']}", "",
+                f"TCP rows per frame: {fig(load['tcp_rows'], 0)}. Dashboard: CPU {d['cpu_percent']:.1f}% of a core "
+                f"over {d['seconds']:g} s; RSS {d['rss_mb_start']:.0f} → {d['rss_mb_end']:.0f} MB.", "",
+                "| per interval | p50 ms | p99 ms | samples |", "|---|---|---|---|",
+                ms_row("poll (drain + snapshot, every probe)", load["poll_ms"]),
+                ms_row("UI update, TCP pane visible", load.get("update_tcp_visible_ms")),
+                ms_row("UI update, hosts view visible", load.get("update_hosts_visible_ms")),
+                ms_row("TCP pane show()", load.get("show_tcp_ms")),
+                ms_row("hosts view show()", load.get("show_hosts_ms")),
+                ms_row("poll + UI update (worse view)", load.get("poll_plus_update_ms")), ""]
+    return out
+
+
+def startup_section(s: dict) -> list[str]:
+    out = ["## 4. Startup", "",
+           f"The live dashboard in a 160×40 tmux terminal, {s['runs']} runs; a pane is live when its status line "
+           "says so (BCC compiles each probe's program with clang in the background).", "",
+           "| | seconds or MB |", "|---|---|",
+           f"| first frame | {fig(s['first_frame_s'])} s |",
+           *[f"| {key} live | {fig(f)} s |" for key, f in s["pane_live_s"].items() if f.get("n")],
+           f"| every pane live or unavailable | {fig(s['all_live_s'])} s |",
+           f"| RSS then | {fig(s['rss_mb'], 0)} MB |"]
+    if s.get("unavailable"):
+        out.append(f"\nUnavailable on this machine (not counted): {', '.join(s['unavailable'])}.")
+    return out + [""]
+
+
+def soak_section(s: dict) -> list[str]:
+    losses = "; ".join(f"{pane}: " + ", ".join(f"{k} {v}" for k, v in fields.items())
+                       for pane, fields in s["losses"].items()) or "none reported"
+    return ["## 5. Churn soak", "",
+            f"{s['seconds'] / 60:g} minutes of short-lived loopback connections "
+            f"({s['connections_per_s']:,.0f} per second, one churn process per CPU) plus one bulk iperf3 flow, with "
+            "`nettop record` running every pane.", "",
+            "| | |", "|---|---|",
+            f"| nettop CPU | {s['nettop_cpu_percent']:.1f}% of a core |",
+            f"| RSS start → end (max) | {s['rss_mb_start']:.0f} → {s['rss_mb_end']:.0f} MB ({s['rss_mb_max']:.0f}), "
+            f"{s['rss_growth_percent']:+.1f}% |",
+            f"| frames recorded | {s['frames']} |",
+            f"| dropped / lost (summed over frames) | {losses} |",
+            f"| panes that stopped | {', '.join(s['panes_stopped']) or 'none'} |",
+            f"| exceptions on stderr | {len(s['exceptions'])} |", ""]
+
+
+def render(results: dict) -> str:
+    m = results["machine"]
+    b = results["benches"]
+    out = [
+        "# Benchmarks",
+        "",
+        "What nettop costs, measured side by side with the tools users would pick instead. Regenerate with "
+        "`make bench` (root; about 35 minutes) or `make bench BENCH_ARGS=--quick` (a ~5-minute smoke run); the "
+        "figures are also in [bench/results.json](../bench/results.json). Each figure is the median "
+        "[min–max] over repeated, interleaved runs.",
+        "",
+        f"- date: {results['date']} ({results['mode']} run, {results.get('minutes', '?')} min)",
+        f"- machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB; {m['os']}; Python {m['python']}",
+        f"- kernel: {m['kernel']}",
+        f"- nettop: {m['nettop_commit']}",
+        "- load average before/after each bench (other work on the machine): " + "; ".join(
+            f"{name} {v['loadavg_before'][0]:.1f}/{v['loadavg_after'][0]:.1f}" for name, v in b.items()),
+        "",
+        "## Targets",
+        "",
+        *targets_table(b),
+        "",
+    ]
+    if "overhead" in b:
+        out += overhead_section(b["overhead"])
+    if "scale" in b:
+        out += scale_section(b["scale"])
+    if "startup" in b:
+        out += startup_section(b["startup"])
+    if "soak" in b:
+        out += soak_section(b["soak"])
+    notes = HERE / "NOTES.md"
+    if notes.exists():
+        out += [notes.read_text().strip(), ""]
+    return "\n".join(out)
+
+
+def main() -> None:
+    from run import REPORT, RESULTS
+
+    REPORT.write_text(render(json.loads(RESULTS.read_text())))
+
+
+if __name__ == "__main__":
+    main()
