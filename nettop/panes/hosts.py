@@ -12,13 +12,10 @@ off in headless runs (tests, screenshots) so output does not depend on the resol
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
 from textual.reactive import reactive
 from textual.widgets import DataTable, Static
 
@@ -35,27 +32,20 @@ from nettop.panes.drilldown import (
 )
 from nettop.panes.resolver import Resolver
 from nettop.panes.socket_detail import SocketDetailScreen
-from nettop.panes.table import cursor_key, sync_table
+from nettop.panes.table import Column, SortableTablePane, cursor_key, sync_table
 from nettop.panes.text import human_rate, inert, rate
 
 
-@dataclass(frozen=True)
-class HostColumn:
-    key: str
-    label: str
-    sort_key: Callable[[GroupRow], object]
-
-
 COLUMNS = (
-    HostColumn("group", "HOST", lambda r: r.key),
-    HostColumn("name", "NAME", lambda r: r.label.lower()),
-    HostColumn("conns", "CONNS", lambda r: len(r.connections)),
-    HostColumn("rx", "RX/s", lambda r: r.rx_bytes),
-    HostColumn("tx", "TX/s", lambda r: r.tx_bytes),
-    HostColumn("total", "TOTAL/s", lambda r: r.total_bytes),
-    HostColumn("spark", "LAST 1m", lambda r: r.total_bytes),
-    HostColumn("retx", "RETX 1m", lambda r: r.retransmits),
-    HostColumn("who", "PROCESSES", lambda r: sorted(r.processes.values())),
+    Column("group", "HOST", lambda r: r.key, numeric=False),
+    Column("name", "NAME", lambda r: r.label.lower(), numeric=False),
+    Column("conns", "CONNS", lambda r: len(r.connections)),
+    Column("rx", "RX/s", lambda r: r.rx_bytes),
+    Column("tx", "TX/s", lambda r: r.tx_bytes),
+    Column("total", "TOTAL/s", lambda r: r.total_bytes),
+    Column("spark", "LAST 1m", lambda r: r.total_bytes),
+    Column("retx", "RETX 1m", lambda r: r.retransmits),
+    Column("who", "PROCESSES", lambda r: sorted(r.processes.values()), numeric=False),
 )
 COLUMN_KEYS = tuple(c.key for c in COLUMNS)
 FIRST_LABEL = {"host": "HOST", "process": "PID", "port": "RPORT"}
@@ -73,7 +63,7 @@ def who(row: GroupRow, grouping: str, limit: int = 4) -> str:
     return " ".join(items[:limit]) + more
 
 
-class HostsPane(Vertical):
+class HostsPane(SortableTablePane):
     """Fed whole frames (PaneSpec.whole_frame): it joins tcp, retransmits and sockets."""
 
     BINDINGS = [
@@ -81,10 +71,10 @@ class HostsPane(Vertical):
         Binding("n", "toggle_names", "names", show=False),
     ]
 
+    COLUMNS = COLUMNS
+    DEFAULT_SORT = DEFAULT_SORT
+
     grouping: reactive[str] = reactive("host")
-    sort_by: reactive[str] = reactive(DEFAULT_SORT)
-    sort_reverse: reactive[bool] = reactive(True)
-    filter_text: reactive[str] = reactive("")
 
     def __init__(self, resolve_names: bool | None = None, resolver: Resolver | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -253,15 +243,6 @@ class HostsPane(Vertical):
             self._set_columns()
             self.refresh_rows()
 
-    def watch_sort_by(self) -> None:
-        self.refresh_rows()
-
-    def watch_sort_reverse(self) -> None:
-        self.refresh_rows()
-
-    def watch_filter_text(self) -> None:
-        self.refresh_rows()
-
     # -- keys --------------------------------------------------------------
 
     def action_cycle_grouping(self) -> None:
@@ -270,23 +251,6 @@ class HostsPane(Vertical):
     def action_toggle_names(self) -> None:
         self.resolve_names = not self.resolve_names
         self.refresh_rows()
-
-    def cycle_sort(self) -> None:
-        self.sort_by = COLUMN_KEYS[(COLUMN_KEYS.index(self.sort_by) + 1) % len(COLUMN_KEYS)]
-
-    def reverse_sort(self) -> None:
-        self.sort_reverse = not self.sort_reverse
-
-    def set_filter(self, text: str) -> None:
-        self.filter_text = text
-
-    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
-        key = event.column_key.value
-        if key == self.sort_by:
-            self.sort_reverse = not self.sort_reverse
-        else:
-            self.sort_by = key
-            self.sort_reverse = key not in ("group", "name", "who")
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()

@@ -15,29 +15,18 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from dataclasses import dataclass
-from typing import Callable, Iterable, Mapping
+from typing import Iterable, Mapping
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Vertical
-from textual.reactive import reactive
 from textual.widgets import DataTable, Static
 
 from nettop.model.retransmits import COUNTER_NAMES, RetransmitEvent, RetransmitFlow, RetransmitsSnapshot, retransmit_rate
-from nettop.panes.table import Totals, cursor_key, sync_table
+from nettop.panes.table import Column, SortableTablePane, Totals, cursor_key, sorted_rows, sync_table
 from nettop.panes.text import endpoint, inert
 
 MAX_FLOWS = 2048
 LOG_LINES = 200
-
-
-@dataclass(frozen=True)
-class Column:
-    key: str
-    label: str
-    sort_key: Callable[[RetransmitFlow], object]
-    numeric: bool = True
 
 
 COLUMNS = (
@@ -96,11 +85,7 @@ def matches(flow: RetransmitFlow, text: str) -> bool:
 def visible_rows(
     flows: Iterable[RetransmitFlow], sort_by: str = DEFAULT_SORT, reverse: bool = True, filter_text: str = ""
 ) -> list[RetransmitFlow]:
-    column = next(c for c in COLUMNS if c.key == sort_by)
-    rows = [f for f in flows if matches(f, filter_text)]
-    rows.sort(key=lambda f: f.key)  # ties keep a stable order between intervals
-    rows.sort(key=column.sort_key, reverse=reverse)
-    return rows
+    return sorted_rows(flows, COLUMNS, sort_by, reverse, lambda f: matches(f, filter_text))
 
 
 def flow_cells(flow: RetransmitFlow, palette: Mapping[str, str]) -> tuple[Text, ...]:
@@ -191,10 +176,9 @@ def summary_line(snapshot: RetransmitsSnapshot | None, totals: Iterable[Retransm
     )
 
 
-class RetransmitsPane(Vertical):
-    sort_by: reactive[str] = reactive(DEFAULT_SORT)
-    sort_reverse: reactive[bool] = reactive(True)
-    filter_text: reactive[str] = reactive("")
+class RetransmitsPane(SortableTablePane):
+    COLUMNS = COLUMNS
+    DEFAULT_SORT = DEFAULT_SORT
 
     def __init__(self, log_limit: int = LOG_LINES, max_flows: int = MAX_FLOWS, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -233,15 +217,6 @@ class RetransmitsPane(Vertical):
         self.snapshot = snapshot
         self.refresh_rows()
 
-    def watch_sort_by(self) -> None:
-        self.refresh_rows()
-
-    def watch_sort_reverse(self) -> None:
-        self.refresh_rows()
-
-    def watch_filter_text(self) -> None:
-        self.refresh_rows()
-
     def refresh_rows(self) -> None:
         if not self.is_mounted:
             return
@@ -256,20 +231,3 @@ class RetransmitsPane(Vertical):
             )
             self.query_one("#retransmits-log", Static).update(self.event_log.render(palette))
             self.query_one("#retransmits-counters", Static).update(counters_text(self.snapshot))
-
-    def cycle_sort(self) -> None:
-        self.sort_by = COLUMN_KEYS[(COLUMN_KEYS.index(self.sort_by) + 1) % len(COLUMN_KEYS)]
-
-    def reverse_sort(self) -> None:
-        self.sort_reverse = not self.sort_reverse
-
-    def set_filter(self, text: str) -> None:
-        self.filter_text = text
-
-    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
-        key = event.column_key.value
-        if key == self.sort_by:
-            self.sort_reverse = not self.sort_reverse
-        else:
-            self.sort_by = key
-            self.sort_reverse = next(c for c in COLUMNS if c.key == key).numeric

@@ -4,8 +4,11 @@ bounded since-start totals."""
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Callable, Iterable, Mapping, TypeVar
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Mapping, TypeVar
 
+from textual.containers import Vertical
+from textual.reactive import reactive
 from textual.widgets import DataTable
 
 Row = TypeVar("Row")
@@ -57,3 +60,71 @@ class Totals:
 
     def values(self) -> tuple:
         return tuple(self.rows.values())
+
+
+@dataclass(frozen=True)
+class Column:
+    """A sortable column: `numeric` columns sort biggest first when chosen."""
+
+    key: str
+    label: str
+    sort_key: Callable[[Any], object]
+    numeric: bool = True
+
+
+def sorted_rows(
+    rows: Iterable[Row], columns: tuple[Column, ...], sort_by: str, reverse: bool, keep: Callable[[Row], bool]
+) -> list[Row]:
+    """Rows that pass `keep`, sorted by a column; ties keep the row-key order, so equal rows
+    do not jump between intervals."""
+    column = next(c for c in columns if c.key == sort_by)
+    shown = [r for r in rows if keep(r)]
+    shown.sort(key=lambda r: r.key)
+    shown.sort(key=column.sort_key, reverse=reverse)
+    return shown
+
+
+class SortableTablePane(Vertical):
+    """A pane whose main table sorts by any column (keys `s`/`r`, or a header click) and
+    filters by text. Subclasses set COLUMNS and DEFAULT_SORT and implement refresh_rows()."""
+
+    COLUMNS: tuple[Column, ...] = ()
+    DEFAULT_SORT: str = ""
+
+    sort_by: reactive[str] = reactive("")
+    sort_reverse: reactive[bool] = reactive(True)
+    filter_text: reactive[str] = reactive("")
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.set_reactive(SortableTablePane.sort_by, self.DEFAULT_SORT)
+
+    def refresh_rows(self) -> None:
+        raise NotImplementedError
+
+    def watch_sort_by(self) -> None:
+        self.refresh_rows()
+
+    def watch_sort_reverse(self) -> None:
+        self.refresh_rows()
+
+    def watch_filter_text(self) -> None:
+        self.refresh_rows()
+
+    def cycle_sort(self) -> None:
+        keys = [c.key for c in self.COLUMNS]
+        self.sort_by = keys[(keys.index(self.sort_by) + 1) % len(keys)]
+
+    def reverse_sort(self) -> None:
+        self.sort_reverse = not self.sort_reverse
+
+    def set_filter(self, text: str) -> None:
+        self.filter_text = text
+
+    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
+        key = event.column_key.value
+        if key == self.sort_by:
+            self.sort_reverse = not self.sort_reverse
+        else:
+            self.sort_by = key
+            self.sort_reverse = next(c for c in self.COLUMNS if c.key == key).numeric

@@ -2,27 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Vertical
-from textual.reactive import reactive
 from textual.widgets import DataTable, Static
 
 from nettop.model.tcp import TcpConnection, TcpSnapshot
 from nettop.panes.hosts import open_connection_detail
-from nettop.panes.table import cursor_key, sync_table
+from nettop.panes.table import Column, SortableTablePane, cursor_key, sorted_rows, sync_table
 from nettop.panes.text import endpoint, human_rate, inert, kb, rate
-
-
-@dataclass(frozen=True)
-class Column:
-    key: str
-    label: str
-    sort_key: Callable[[TcpConnection], object]
-    numeric: bool = True
 
 
 COLUMNS = (
@@ -55,12 +43,7 @@ def matches(connection: TcpConnection, text: str) -> bool:
 def visible_rows(
     connections: tuple[TcpConnection, ...], sort_by: str = DEFAULT_SORT, reverse: bool = True, filter_text: str = ""
 ) -> list[TcpConnection]:
-    column = next(c for c in COLUMNS if c.key == sort_by)
-    rows = [c for c in connections if matches(c, filter_text)]
-    # Ties break on the row key so rows do not jump between equal intervals.
-    rows.sort(key=lambda c: c.key)
-    rows.sort(key=column.sort_key, reverse=reverse)
-    return rows
+    return sorted_rows(connections, COLUMNS, sort_by, reverse, lambda c: matches(c, filter_text))
 
 
 def cells(connection: TcpConnection, interval: float) -> tuple[Text | str, ...]:
@@ -90,12 +73,11 @@ def summary_line(snapshot: TcpSnapshot | None, interval: float, shown: int) -> s
     )
 
 
-class TcpPane(Vertical):
+class TcpPane(SortableTablePane):
     """Rows keyed by connection; cells updated in place so the cursor stays put."""
 
-    sort_by: reactive[str] = reactive(DEFAULT_SORT)
-    sort_reverse: reactive[bool] = reactive(True)
-    filter_text: reactive[str] = reactive("")
+    COLUMNS = COLUMNS
+    DEFAULT_SORT = DEFAULT_SORT
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -112,15 +94,6 @@ class TcpPane(Vertical):
     def show(self, snapshot: TcpSnapshot | None, interval: float) -> None:
         self.snapshot = snapshot
         self.interval = interval
-        self.refresh_rows()
-
-    def watch_sort_by(self) -> None:
-        self.refresh_rows()
-
-    def watch_sort_reverse(self) -> None:
-        self.refresh_rows()
-
-    def watch_filter_text(self) -> None:
         self.refresh_rows()
 
     def refresh_rows(self) -> None:
@@ -143,26 +116,8 @@ class TcpPane(Vertical):
             return None
         return next((c for c in self.snapshot.connections if str(c.key) == key), None)
 
-    def cycle_sort(self) -> None:
-        position = COLUMN_KEYS.index(self.sort_by)
-        self.sort_by = COLUMN_KEYS[(position + 1) % len(COLUMN_KEYS)]
-
-    def reverse_sort(self) -> None:
-        self.sort_reverse = not self.sort_reverse
-
-    def set_filter(self, text: str) -> None:
-        self.filter_text = text
-
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         """Enter: the kernel's view of this connection (nettop/panes/socket_detail.py)."""
         connection = self.selected_connection()
         if connection is not None:
             open_connection_detail(self.app, connection)
-
-    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
-        key = event.column_key.value
-        if key == self.sort_by:
-            self.sort_reverse = not self.sort_reverse
-        else:
-            self.sort_by = key
-            self.sort_reverse = next(c for c in COLUMNS if c.key == key).numeric
