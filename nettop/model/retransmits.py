@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from nettop.model.records import flat_record, from_flat_record
+
 #: kernel counters shown beside the flows (from /proc/net/snmp and /proc/net/netstat), in strip order
 COUNTER_NAMES = (
     "RetransSegs",
@@ -25,10 +27,6 @@ COUNTER_NAMES = (
 KIND_RETRANSMIT = "R"
 KIND_SYNACK = "S"
 KIND_LOSS_PROBE = "L"
-
-
-def _pid_record(pid: int | None) -> int | None:
-    return None if pid is None else int(pid)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,35 +59,11 @@ class RetransmitFlow:
         )
 
     def to_record(self) -> dict[str, Any]:
-        return {
-            "pid": _pid_record(self.pid),
-            "comm": self.comm,
-            "family": self.family,
-            "laddr": self.laddr,
-            "lport": self.lport,
-            "raddr": self.raddr,
-            "rport": self.rport,
-            "state": self.state,
-            "events": self.events,
-            "segments": self.segments,
-            "last_seen": round(self.last_seen, 6),
-        }
+        return flat_record(self)
 
     @classmethod
     def from_record(cls, data: Mapping[str, Any]) -> RetransmitFlow:
-        return cls(
-            pid=_pid_record(data.get("pid")),
-            comm=str(data.get("comm", "-")),
-            family=int(data["family"]),
-            laddr=str(data["laddr"]),
-            lport=int(data["lport"]),
-            raddr=str(data["raddr"]),
-            rport=int(data["rport"]),
-            state=str(data["state"]),
-            events=int(data["events"]),
-            segments=int(data["segments"]),
-            last_seen=float(data.get("last_seen", 0.0)),
-        )
+        return from_flat_record(cls, data)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,35 +81,11 @@ class RetransmitEvent:
     segments: int
 
     def to_record(self) -> dict[str, Any]:
-        return {
-            "time": round(self.time, 6),
-            "kind": self.kind,
-            "pid": _pid_record(self.pid),
-            "comm": self.comm,
-            "family": self.family,
-            "laddr": self.laddr,
-            "lport": self.lport,
-            "raddr": self.raddr,
-            "rport": self.rport,
-            "state": self.state,
-            "segments": self.segments,
-        }
+        return flat_record(self)
 
     @classmethod
     def from_record(cls, data: Mapping[str, Any]) -> RetransmitEvent:
-        return cls(
-            time=float(data["time"]),
-            kind=str(data["kind"]),
-            pid=_pid_record(data.get("pid")),
-            comm=str(data.get("comm", "-")),
-            family=int(data["family"]),
-            laddr=str(data["laddr"]),
-            lport=int(data["lport"]),
-            raddr=str(data["raddr"]),
-            rport=int(data["rport"]),
-            state=str(data["state"]),
-            segments=int(data["segments"]),
-        )
+        return from_flat_record(cls, data)
 
 
 def retransmit_rate(counters: Mapping[str, int]) -> float | None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Mapping
+
+from nettop.model.records import flat_record, from_flat_record
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,31 +30,11 @@ class TcpConnection:
         return (self.pid, self.laddr, self.lport, self.raddr, self.rport)
 
     def to_record(self) -> dict[str, Any]:
-        return {
-            "pid": self.pid,
-            "comm": self.comm,
-            "family": self.family,
-            "laddr": self.laddr,
-            "lport": self.lport,
-            "raddr": self.raddr,
-            "rport": self.rport,
-            "rx_bytes": self.rx_bytes,
-            "tx_bytes": self.tx_bytes,
-        }
+        return flat_record(self)
 
     @classmethod
-    def from_record(cls, data: dict[str, Any]) -> TcpConnection:
-        return cls(
-            pid=int(data["pid"]),
-            comm=str(data["comm"]),
-            family=int(data["family"]),
-            laddr=str(data["laddr"]),
-            lport=int(data["lport"]),
-            raddr=str(data["raddr"]),
-            rport=int(data["rport"]),
-            rx_bytes=int(data["rx_bytes"]),
-            tx_bytes=int(data["tx_bytes"]),
-        )
+    def from_record(cls, data: Mapping[str, Any]) -> TcpConnection:
+        return from_flat_record(cls, data)
 
 
 @dataclass(frozen=True, slots=True)
