@@ -41,10 +41,12 @@ def nothing() -> Iterator[Watching]:
     yield Watching(pid=None)
 
 
-def nettop_record(interval: float = 1.0, output: str = "/dev/null", duration: float = DAY) -> Callable:
+def nettop_record(interval: float = 1.0, output: str = "/dev/null", duration: float = DAY,
+                  probes: str | None = None) -> Callable:
     @contextmanager
     def start() -> Iterator[Watching]:
-        argv = [NETTOP, "record", "--interval", f"{interval:g}", "--duration", f"{duration:g}", "--output", output]
+        argv = [NETTOP, "record", "--interval", f"{interval:g}", "--duration", f"{duration:g}", "--output", output,
+                *(["--probes", probes] if probes else [])]
         with Tool(argv) as tool:
             tool.wait_for(r"^nettop: recording", timeout=120)
             yield Watching(tool.pid, tool)
@@ -110,11 +112,23 @@ OBSERVERS: tuple[Observer, ...] = (
 )
 
 
+def nettop_with(probes: str) -> Observer:
+    """`nettop:netdev+socket_io`: nettop recording only these probes, to see what each costs."""
+    names = probes.replace("+", ",")
+    return Observer(f"nettop:{probes}", f"nettop record --probes {names}", "nettop", nettop_record(probes=names))
+
+
 def chosen(keys: str | None) -> tuple[Observer, ...]:
+    """Observers by key (bare always comes first); `nettop:A+B` runs nettop with probes A and B."""
     if not keys:
         return OBSERVERS
-    wanted = {"bare", *keys.split(",")}
-    unknown = wanted - {o.key for o in OBSERVERS}
-    if unknown:
-        raise SystemExit(f"bench: no observer {', '.join(sorted(unknown))}")
-    return tuple(o for o in OBSERVERS if o.key in wanted)
+    known = {o.key: o for o in OBSERVERS}
+    out = [known["bare"]]
+    for key in keys.split(","):
+        if key.startswith("nettop:"):
+            out.append(nettop_with(key.split(":", 1)[1]))
+        elif key in known:
+            out.append(known[key])
+        else:
+            raise SystemExit(f"bench: no observer {key} (there are: {', '.join(known)}, nettop:PROBE+PROBE)")
+    return tuple(dict.fromkeys(out))

@@ -10,6 +10,8 @@ statistics, enabled for that segment only (turning them on costs two clock reads
 which would bias the throughput ratio).
 
 Run as root: .venv/bin/python bench/overhead.py --rounds 3 --seconds 10
+What one probe costs (e.g. the sizes pane's device probe, with socket_io or without):
+  .venv/bin/python bench/overhead.py --observers nettop:netdev,nettop:netdev+socket_io --workloads writes64
 """
 
 from __future__ import annotations
@@ -121,7 +123,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=10)
-    parser.add_argument("--observers", help="comma-separated observer keys (bare is always run)")
+    parser.add_argument("--observers", help="comma-separated observer keys (bare is always run); "
+                        "nettop:netdev+socket_io runs nettop with only those probes")
     parser.add_argument("--workloads", help="comma-separated workload keys")
     args = parser.parse_args()
     workloads = tuple(w for w in WORKLOADS if not args.workloads or w.key in args.workloads.split(","))

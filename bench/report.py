@@ -75,21 +75,26 @@ def per_load(path: tuple[str, ...], unit: str, digits: int = 1):
     return measure
 
 
-def capture_factor(b: dict):
+def capture_factor(workloads: tuple[str, ...]):
     """Cheapest packet-capture tool's CPU over nettop's, per workload; the smallest factor."""
-    cpu = get(b, "overhead", "cpu_percent", default={})
-    kinds = get(b, "overhead", "observers", default={})
-    factors = {}
-    for workload, nettop in cpu.get("nettop", {}).items():
-        capture = [cpu[o][workload]["median"] for o, k in kinds.items()
-                   if k["kind"] == "capture" and get(cpu, o, workload, "n")]
-        if capture and nettop.get("n"):
-            factors[workload] = min(capture) / max(nettop["median"], 0.01)
-    if not factors:
-        return None, "–"
-    worst = min(factors, key=factors.get)
-    return factors[worst], f"{factors[worst]:.0f}× (least, on {worst}; " + ", ".join(
-        f"{w} {f:.0f}×" for w, f in factors.items()) + ")"
+
+    def measure(b: dict):
+        cpu = get(b, "overhead", "cpu_percent", default={})
+        kinds = get(b, "overhead", "observers", default={})
+        factors = {}
+        for workload in workloads:
+            nettop = get(cpu, "nettop", workload)
+            capture = {o: cpu[o][workload]["median"] for o, k in kinds.items()
+                       if k["kind"] == "capture" and get(cpu, o, workload, "n")}
+            if capture and nettop and nettop.get("n"):
+                cheapest = min(capture, key=capture.get)
+                factors[workload] = (capture[cheapest] / max(nettop["median"], 0.01), cheapest)
+        if not factors:
+            return None, "–"
+        worst = min(factors, key=lambda w: factors[w][0])
+        return factors[worst][0], ", ".join(f"{w}: {f:.1f}× ({tool})" for w, (f, tool) in factors.items())
+
+    return measure
 
 
 def startup_fig(key: str, unit: str, digits: int = 2):
@@ -125,7 +130,10 @@ TARGETS = (
            per_load(("dashboard", "cpu_percent"), "%"), lambda v: v <= 5),
     Target("poll + UI update p99, 10,000 connections", "≤ 100 ms",
            per_load(("poll_plus_update_ms", "p99"), " ms", 0), lambda v: v <= 100),
-    Target("CPU vs the cheapest packet-capture tool", "≥ 10× less", capture_factor, lambda v: v >= 10),
+    Target("CPU vs the cheapest packet-capture tool, bulk loopback", "≥ 10× less",
+           capture_factor(("bulk1", "bulk8")), lambda v: v >= 10),
+    Target("CPU vs the cheapest packet-capture tool, small messages", "≥ 10× less",
+           capture_factor(("writes64", "rr64")), lambda v: v >= 10),
     Target("time to first frame", "≤ 1 s", startup_fig("first_frame_s", " s"), lambda v: v <= 1),
     Target("all panes live", "≤ 10 s", startup_fig("all_live_s", " s"), lambda v: v <= 10),
     Target("RSS with every pane (after start)", "≤ 300 MB", startup_fig("rss_mb", " MB", 0), lambda v: v <= 300),
@@ -176,6 +184,12 @@ def overhead_section(o: dict) -> list[str]:
             out.append(f"| {observer['title']} | {observer['kind']} | "
                        + " | ".join(fig(get(o, "cpu_percent", key, w), 2) for w in workloads) + " |")
     if o.get("bpf"):
+        out.append("| nettop + its BPF programs' run time (charged to the workload) | nettop | " + " | ".join(
+            num(get(o, "cpu_percent", "nettop", w, "median", default=0) + get(o, "bpf", w, "core_percent", "median",
+                                                                          default=0), 2)
+            for w in workloads) + " |")
+        out += ["", "The packet-capture tools' own in-kernel cost (copying packets to their sockets, in the "
+                "workload's context) is not in their CPU figures either; it shows in their throughput ratios."]
         out += ["", "nettop's BPF programs (kernel BPF run-time statistics, enabled for a separate nettop segment "
                 "of each round only; this run time is charged to the workload, not to nettop's process):", "",
                 "| workload | BPF CPU, % of a core | BPF ns per write / round trip | rate meanwhile |",
