@@ -1,0 +1,105 @@
+"""The bench harness's pure parts: figures, BPF run-time deltas, drop counts from a recording,
+observer selection and the targets table (the benches themselves run with `make bench`)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+
+import common  # noqa: E402
+import observers  # noqa: E402
+import report  # noqa: E402
+import soak  # noqa: E402
+
+
+def test_figure_is_min_median_max_of_the_runs_given():
+    assert common.figure([3.0, 1.0, 2.0, None]) == {"min": 1.0, "median": 2.0, "max": 3.0, "n": 3, "runs": [3.0, 1.0, 2.0]}
+    assert common.figure([]) == {"n": 0}
+
+
+def test_percentile_is_nearest_rank():
+    values = list(range(1, 101))
+    assert common.percentile(values, 0.5) == 50
+    assert common.percentile(values, 0.99) == 99
+    assert common.percentile([5.0, 1.0], 0.99) == 5.0
+
+
+def test_bpf_runtime_delta_per_program_and_in_total():
+    before = {7: {"name": "tracepoint__sock__sock_send_length", "tag": "aa", "run_time_ns": 1000, "run_cnt": 10},
+              8: {"name": "tracepoint__net__net_dev_queue", "tag": "bb11223344", "run_time_ns": 0, "run_cnt": 0},
+              9: {"name": "tracepoint__net__net_dev_queue", "tag": "cc", "run_time_ns": 0, "run_cnt": 0}}
+    after = {7: {**before[7], "run_time_ns": 3000, "run_cnt": 20},
+             8: {**before[8], "run_time_ns": 500, "run_cnt": 5},
+             9: {**before[9]}}
+    delta = common.bpf_runtime_delta(before, after, seconds=2.0)
+    assert delta["programs"]["sock:sock_send_length"] == {"events_per_s": 5.0, "ns_per_event": 200.0}
+    assert delta["programs"]["net:net_dev_queue [bb1122]"] == {"events_per_s": 2.5, "ns_per_event": 100.0}
+    assert delta["programs"]["net:net_dev_queue [cc]"]["ns_per_event"] is None
+    assert delta["cpu_seconds"] == pytest.approx(2500e-9)
+    assert delta["core_percent"] == pytest.approx(100 * 2500e-9 / 2)
+
+
+def test_bpf_stats_restored_after_a_failure(tmp_path, monkeypatch):
+    sysctl = tmp_path / "bpf_stats_enabled"
+    sysctl.write_text("0\n")
+    monkeypatch.setattr(common, "BPF_STATS_SYSCTL", sysctl)
+    with pytest.raises(RuntimeError):
+        with common.bpf_stats_enabled():
+            assert sysctl.read_text() == "1"
+            raise RuntimeError("workload failed")
+    assert sysctl.read_text() == "0"
+
+
+def test_exceptions_in_finds_tracebacks_and_failed_polls():
+    lines = ["nettop: recording tcp for 10s", "Traceback (most recent call last):", "x: poll failed: boom"]
+    assert common.exceptions_in(lines) == lines[1:]
+
+
+def test_soak_sums_drops_and_losses_and_sees_panes_stop(tmp_path):
+    path = tmp_path / "r.jsonl.gz"
+    frames = [
+        {"panes": {"tcp": {"dropped": 2}, "retransmits": {"dropped": 0, "lost_events": 1}}},
+        {"panes": {"tcp": {"dropped": 3}}},
+    ]
+    with gzip.open(path, "wt") as f:
+        for frame in frames:
+            f.write(json.dumps(frame) + "\n")
+        f.write('{"panes": {"tc')  # cut short when nettop stopped
+    totals, count, first, last = soak.losses(path)
+    assert totals == {"tcp": {"dropped": 5}, "retransmits": {"dropped": 0, "lost_events": 1}}
+    assert count == 2
+    assert first - last == {"retransmits"}
+
+
+def test_observers_chosen_by_key_bare_first_and_nettop_with_some_probes():
+    chosen = observers.chosen("iftop,nettop:netdev+socket_io")
+    assert [o.key for o in chosen] == ["bare", "iftop", "nettop:netdev+socket_io"]
+    assert chosen[2].title == "nettop record --probes netdev,socket_io"
+    with pytest.raises(SystemExit):
+        observers.chosen("tcpdump")
+
+
+def _overhead(nettop_cpu: float, capture_cpu: float, ratio: float) -> dict:
+    fig = common.figure
+    return {
+        "observers": {"bare": {"kind": "bare"}, "nettop": {"kind": "nettop"}, "iftop": {"kind": "capture"}},
+        "ratio": {"nettop": {w: fig([ratio]) for w in ("bulk8", "writes64", "rr64")}},
+        "cpu_percent": {"nettop": {w: fig([nettop_cpu]) for w in ("bulk1", "bulk8", "writes64", "rr64")},
+                        "iftop": {w: fig([capture_cpu]) for w in ("bulk1", "bulk8", "writes64", "rr64")}},
+    }
+
+
+def test_targets_met_missed_and_not_measured():
+    rows = {line.split(" | ")[0].lstrip("| "): line for line in report.targets_table(
+        {"overhead": _overhead(nettop_cpu=1.0, capture_cpu=50.0, ratio=0.95)})[2:]}
+    assert rows["8-stream loopback throughput ratio, all panes"].endswith("| **missed** |")
+    assert rows["64-byte writes ratio"].endswith("| met |")
+    assert rows["nettop CPU at bulk loopback"].endswith("| met |")
+    assert "50.0× (iftop)" in rows["CPU vs the cheapest packet-capture tool, bulk loopback"]
+    assert rows["time to first frame"].endswith("| not measured |")
