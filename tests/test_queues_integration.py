@@ -70,7 +70,7 @@ def shaped_run(host, recording, flow: list[str], seconds: float = 3.0):
     try:
         host.popen("iperf3", "-s", "-1")
         wait_for_port(host, 5201)
-        with recording(seconds + 4, interval=0.5) as rec:
+        with recording(seconds + 4, "--probes", "qdisc_latency", interval=0.5) as rec:
             before = tc_sent_packets(host.host_if)
             subprocess.run(["timeout", str(seconds + 10), "iperf3", "-c", host.ip, "-t", str(seconds), *flow],
                            check=True, capture_output=True)
@@ -152,7 +152,7 @@ def test_unshaped_is_orders_of_magnitude_faster(host, recording):
 def test_device_rows_and_noqueue(host, recording):
     host.popen("iperf3", "-s", "-1")
     wait_for_port(host, 5201)
-    with recording(4, interval=0.5) as rec:
+    with recording(4, "--probes", "qdisc_latency,netdev", interval=0.5) as rec:
         subprocess.run(["iperf3", "-c", host.ip, "-t", "2"], check=True, capture_output=True)
         frames = rec.finish()
     qdiscs = qdisc_rows(frames, host.host_if)

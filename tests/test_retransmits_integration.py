@@ -75,7 +75,7 @@ def retransmits(frames: list[dict]) -> list[dict]:
 
 
 def test_lossy_flow_matches_the_senders_retransegs(recording):
-    with lossy_link() as link, recording(9, interval=0.5) as rec:
+    with lossy_link() as link, recording(9, "--probes", "socket_io,retransmits", interval=0.5) as rec:
         port = 5310
         link.set_loss(port, 0.03)
         receiver = link.receiver.popen(sys.executable, "-c", RECEIVER, link.receiver_ip, str(port))
@@ -115,7 +115,7 @@ def test_handshake_retransmits_syn_sent_and_synack(recording, host):
     syn_port, ack_port, wait = 5320, 5321, "3.6"
     host.run("iptables", "-A", "INPUT", "-p", "tcp", "--dport", str(syn_port), "--syn", "-j", "DROP")
     host.run("iptables", "-A", "INPUT", "-p", "tcp", "--dport", str(ack_port), "!", "--syn", "-j", "DROP")
-    with recording(6.5, interval=0.5) as rec:
+    with recording(6.5, "--probes", "socket_io,retransmits", interval=0.5) as rec:
         listener = host.popen(
             sys.executable, "-c", LISTENER, host.ip, str(ack_port), "5", stdout=subprocess.PIPE, text=True
         )

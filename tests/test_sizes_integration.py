@@ -60,7 +60,7 @@ def summed(frames, pid, protocol, direction):
 
 
 def test_socket_sizes_match_a_known_workload(recording):
-    with recording(15.0, interval=0.5) as rec:
+    with recording(15.0, "--probes", "socket_io", interval=0.5) as rec:
         helper = subprocess.run(
             [sys.executable, str(WORKLOAD), "tcp", "udp", "unix"], capture_output=True, text=True, timeout=60
         )
