@@ -14,13 +14,15 @@ from nettop.errors import ProbeUnavailable
 
 @dataclass(frozen=True)
 class Hook:
-    """One kernel attach point: ("tracepoint", "sock:sock_send_length") or ("kprobe", "sock_sendmsg")."""
+    """One kernel attach point: ("tracepoint", "sock:sock_send_length") or ("kprobe", "sock_sendmsg").
+
+    A raw tracepoint ("raw_tracepoint", "qdisc:qdisc_enqueue") exists where the tracepoint does."""
 
     kind: str
     target: str
 
     def exists(self) -> bool:
-        if self.kind == "tracepoint":
+        if self.kind in ("tracepoint", "raw_tracepoint"):
             category, event = self.target.split(":", 1)
             return kernel.tracepoint_exists(category, event)
         if self.kind in ("kprobe", "kretprobe"):
@@ -33,6 +35,10 @@ class Hook:
 
 def tracepoints(*targets: str) -> tuple[Hook, ...]:
     return tuple(Hook("tracepoint", t) for t in targets)
+
+
+def raw_tracepoints(*targets: str) -> tuple[Hook, ...]:
+    return tuple(Hook("raw_tracepoint", t) for t in targets)
 
 
 def kprobes(*targets: str) -> tuple[Hook, ...]:
