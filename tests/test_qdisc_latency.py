@@ -27,13 +27,43 @@ needs_btf = pytest.mark.skipif(BTF is None, reason="no kernel BTF")
 
 
 @needs_btf
-def test_tracepoint_text_walks_bulk_lists_and_uses_btf_offsets():
-    text = bpf_text("tracepoint", btf=BTF)
-    assert "TRACEPOINT_PROBE(qdisc, qdisc_enqueue)" in text and "TRACEPOINT_PROBE(qdisc, qdisc_dequeue)" in text
+@pytest.mark.parametrize("source", ["raw_tracepoint", "tracepoint"])
+def test_tracepoint_text_walks_bulk_lists_and_uses_btf_offsets(source):
+    text = bpf_text(source, btf=BTF)
     assert 'BPF_F_TABLE("lru_hash", u64, u64, starts, 16384, BPF_F_NO_COMMON_LRU)' in text
     assert f"#define OFF_SKB_NEXT {BTF.offsetof('sk_buff', 'next')}" in text
+    assert f"#define OFF_QDISC_HANDLE {BTF.offsetof('Qdisc', 'handle')}" in text
     assert "n <= 0 || !skb" in text  # empty polls skipped
     assert "kprobe__" not in text
+
+
+@needs_btf
+def test_raw_tracepoint_text_reads_tp_proto_arguments_only():
+    """qdisc_enqueue(qdisc, txq, skb), qdisc_dequeue(qdisc, txq, packets, skb); the rest from the structs."""
+    raw = bpf_text("raw_tracepoint", btf=BTF)
+    assert "RAW_TRACEPOINT_PROBE(qdisc_enqueue)" in raw and "RAW_TRACEPOINT_PROBE(qdisc_dequeue)" in raw
+    assert "enqueued(ctx->args[2])" in raw
+    assert "dequeued((void *)ctx->args[0], (int)ctx->args[2], ctx->args[3])" in raw
+    assert "args->" not in raw and "TRACEPOINT_PROBE(qdisc," not in raw
+    perf = bpf_text("tracepoint", btf=BTF)
+    assert "TRACEPOINT_PROBE(qdisc, qdisc_enqueue)" in perf and "TRACEPOINT_PROBE(qdisc, qdisc_dequeue)" in perf
+    assert "RAW_TRACEPOINT_PROBE" not in perf and "ctx->args" not in perf
+
+
+def test_sources_best_first(monkeypatch):
+    monkeypatch.setattr("nettop.kernel.tracepoint_exists", lambda c, e: True)
+    assert [s.name for s in qdisc_latency.QdiscLatencyProbe.sources] == ["raw_tracepoint", "tracepoint"]
+    probe = qdisc_latency.QdiscLatencyProbe(lister=FakeLister())
+    assert probe.select().name == "raw_tracepoint"
+    assert qdisc_latency.QdiscLatencyProbe("tracepoint", lister=FakeLister()).select().name == "tracepoint"
+
+
+class FakeLister:
+    def list(self):
+        return [NetlinkQdisc(2, "eth0", "htb", 0x10000, 0xFFFFFFFF)]
+
+    def close(self):
+        pass
 
 
 @needs_btf
