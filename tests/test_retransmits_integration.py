@@ -91,7 +91,7 @@ def test_lossy_flow_matches_the_senders_retransegs(recording):
         after = parse_counters(link.counters(link.sender))  # after the last poll: same window
     kernel = counter_deltas(before, after)
     panes = retransmits(frames)
-    assert panes and panes[0]["source"] == "tracepoint"
+    assert panes and panes[0]["source"] == "raw_tracepoint"
     flows = [f for p in panes for f in p["flows"] if f["laddr"] == link.sender_ip]
     events = [e for p in panes for e in p["events"] if e["laddr"] == link.sender_ip]
     assert flows, "no retransmits recorded from the sender"
@@ -101,7 +101,10 @@ def test_lossy_flow_matches_the_senders_retransegs(recording):
     assert "ESTABLISHED" in {f["state"] for f in flows}
     segments = sum(f["segments"] for f in flows)
     assert kernel["RetransSegs"] > 0
-    missed = sum(p["missed"] or 0 for p in panes)  # skipped while another BPF program ran on the CPU
+    # A raw tracepoint program is not skipped because socket_io's program was running on the
+    # CPU when the retransmit's softirq came (perf tracepoints were: ~3% of segments lost).
+    missed = [p["missed"] for p in panes]
+    assert all(m == 0 for m in missed if m is not None), missed
     assert abs(segments - kernel["RetransSegs"]) <= 0.02 * kernel["RetransSegs"], (segments, kernel, missed)
     assert sum(p["lost_events"] for p in panes) == 0
     assert len(events) == sum(f["events"] for f in flows)

@@ -9,7 +9,7 @@ import socket
 import pytest
 
 from nettop import kernel
-from nettop.btf import running_kernel_btf
+from nettop.btf import MemberLocation, running_kernel_btf
 from nettop.model.retransmits import RetransmitFlow, RetransmitsSnapshot
 from nettop.probes import retransmits as rt
 from nettop.probes.owners import SocketOwners
@@ -51,6 +51,51 @@ def test_tracepoint_text(has_err):
 
 
 @needs_btf
+@pytest.mark.parametrize("has_err", [True, False])
+def test_raw_tracepoint_text(has_err):
+    text = rt.bpf_text("raw_tracepoint", loss_probes=False, has_err=has_err, max_flows=123, ring_pages=16)
+    for event in ("tcp_retransmit_skb", "tcp_retransmit_synack", "inet_sock_set_state"):
+        assert f"RAW_TRACEPOINT_PROBE({event})" in text
+    assert "TRACEPOINT_PROBE(tcp," not in text and "TRACEPOINT_PROBE(sock," not in text and "args->" not in text
+    assert "BPF_RINGBUF_OUTPUT(events, 16);" in text and "events.ringbuf_output(e" in text
+    assert "perf_submit" not in text and "kprobe__" not in text
+    assert ("int err = (int)ctx->args[2];" in text) is has_err  # err is the third argument since 6.12
+    btf = running_kernel_btf()
+    for struct, member, macro in (
+        ("sock_common", "skc_state", "OFF_SKC_STATE"), ("sock_common", "skc_num", "OFF_SKC_NUM"),
+        ("sock_common", "skc_dport", "OFF_SKC_DPORT"), ("sock_common", "skc_v6_daddr", "OFF_SKC_V6_DADDR"),
+        ("sk_buff", "end", "OFF_SKB_END"),
+    ):
+        assert f"#define {macro} {btf.offsetof(struct, member)}" in text
+    assert f"#define SK_PROTOCOL_BYTE {btf.member('sock', 'sk_protocol').offset}" in text
+    assert text.count("static __always_inline void sock_endpoints") == 1
+
+
+@needs_btf
+def test_raw_tracepoint_text_with_loss_probes():
+    text = rt.bpf_text("raw_tracepoint", loss_probes=True)
+    assert "int kprobe__tcp_send_loss_probe" in text and "RAW_TRACEPOINT_PROBE(tcp_retransmit_skb)" in text
+    assert text.count("static __always_inline void sock_endpoints") == 1
+
+
+class _Btf:
+    def __init__(self, location):
+        self.location = location
+
+    def member(self, struct, path):
+        return self.location
+
+
+def test_sk_protocol_as_u16_or_as_a_bitfield():
+    """sk_protocol became a u16 in 5.6; before, an 8-bit bitfield inside a word (raw tracepoints: 4.17+)."""
+    u16 = rt.sk_protocol_defines(_Btf(MemberLocation(offset=532, size=2, bitfield_bits=0, bit_offset=532 * 8)))
+    assert u16.splitlines() == ["#define SK_PROTOCOL_BYTE 532", "#define SK_PROTOCOL_SHIFT 0", "#define SK_PROTOCOL_MASK 0xffff"]
+    bits = rt.sk_protocol_defines(_Btf(MemberLocation(offset=0x1f0, size=4, bitfield_bits=8, bit_offset=0x1f0 * 8 + 12)))
+    assert bits.splitlines() == ["#define SK_PROTOCOL_BYTE 497", "#define SK_PROTOCOL_SHIFT 4", "#define SK_PROTOCOL_MASK 0xff"]
+    assert "offsetof(struct sock, sk_protocol)" in rt.sk_protocol_defines(None)
+
+
+@needs_btf
 def test_tracepoint_text_with_loss_probes():
     text = rt.bpf_text("tracepoint", loss_probes=True)
     assert "int kprobe__tcp_send_loss_probe" in text
@@ -74,12 +119,12 @@ def test_kprobe_text(loss_probes):
 
 
 @needs_btf
-@pytest.mark.parametrize("source", ["tracepoint", "kprobe"])
+@pytest.mark.parametrize("source", ["raw_tracepoint", "tracepoint", "kprobe"])
 def test_kernel_structs_are_read_by_offset_only(source):
     """BCC compiles against other headers: only our own structs and tracepoint args use `->`."""
     text = rt.bpf_text(source, loss_probes=True)
     pointers = set(re.findall(r"\b(\w+)->", text))
-    assert pointers <= {"args", "e", "f", "info", "c"}, pointers
+    assert pointers <= {"args", "ctx", "e", "f", "info", "c"}, pointers
 
 
 def test_skb_end_without_btf_asks_the_headers():
@@ -93,7 +138,7 @@ def test_note_names_what_is_missing(monkeypatch):
     monkeypatch.setattr(kernel, "kprobes_supported", lambda: False)
     probe = rt.RetransmitsProbe()
     source = probe.select()
-    assert source.name == "tracepoint" and probe.base_source == "tracepoint" and probe.kinds == "RS"
+    assert source.name == "raw_tracepoint" and probe.base_source == "raw_tracepoint" and probe.kinds == "RS"
     assert probe.note == "no L events: kprobe:tcp_send_loss_probe unavailable, this kernel has no kprobes"
 
 
@@ -101,7 +146,20 @@ def test_loss_probes_when_the_kernel_has_them(monkeypatch):
     monkeypatch.setattr(kernel, "tracepoint_exists", lambda category, event: True)
     monkeypatch.setattr(kernel, "kprobe_exists", lambda function: True)
     probe = rt.RetransmitsProbe()
-    assert probe.select().name == "tracepoint" and probe.kinds == "RSL" and probe.note is None
+    assert probe.select().name == "raw_tracepoint" and probe.kinds == "RSL" and probe.note is None
+
+
+def test_forced_perf_tracepoint_source(monkeypatch):
+    monkeypatch.setattr(kernel, "tracepoint_exists", lambda category, event: True)
+    monkeypatch.setattr(kernel, "kprobe_exists", lambda function: False)
+    probe = rt.RetransmitsProbe(forced_source="tracepoint")
+    assert probe.select().name == "tracepoint" and "TRACEPOINT_PROBE(tcp, tcp_retransmit_skb)" in probe.program_text()
+
+
+def test_without_the_tracepoints_only_kprobes_remain(monkeypatch):
+    monkeypatch.setattr(kernel, "tracepoint_exists", lambda category, event: False)
+    monkeypatch.setattr(kernel, "kprobe_exists", lambda function: True)
+    assert rt.RetransmitsProbe().select().name == "kprobe"
 
 
 def test_forced_kprobe_source(monkeypatch):
@@ -247,7 +305,11 @@ def test_map_layouts_as_the_kernel_built_them():
         assert ctypes.sizeof(bpf["flows"].Leaf) == rt._FLOW_VAL.size
         assert ctypes.sizeof(bpf["socks"].Leaf) == rt._SOCK_INFO.size
         snap = probe.poll(1.0)["retransmits"]
-        assert snap.source == "tracepoint" and set(snap.counters) == set(rt.COUNTER_NAMES)
+        assert snap.source == "raw_tracepoint" and set(snap.counters) == set(rt.COUNTER_NAMES)
+        assert {name.decode() for name in bpf.funcs} >= {
+            "raw_tracepoint__tcp_retransmit_skb", "raw_tracepoint__tcp_retransmit_synack",
+            "raw_tracepoint__inet_sock_set_state",
+        }
         assert snap.missed is None or snap.missed >= 0
     finally:
         probe.close()

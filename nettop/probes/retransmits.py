@@ -1,14 +1,25 @@
 """retransmits: who is retransmitting to whom (tcpretrans), beside the kernel's counters.
 
 Kernel hooks, best first:
+  raw_tracepoint  tcp_retransmit_skb (args sk, skb[, err 6.12+]), tcp_retransmit_synack (sk, req),
+              inet_sock_set_state (sk, oldstate, newstate): the same three tracepoints, raw
+              (4.17+); everything is read from sk/skb at offsets from the running kernel's BTF
   tracepoint  tcp:tcp_retransmit_skb (4.15+; `state` 4.16+, `err` 6.12+), tcp:tcp_retransmit_synack
               (4.16+), sock:inet_sock_set_state (4.16+) to learn socket owners
   kprobe      tcp_retransmit_skb, tcp_rtx_synack, tcp_set_state, inet_csk_listen_start,
               inet_csk_clone_lock (return): the book's tcpretrans route, for older kernels
   optional    kprobe tcp_send_loss_probe for `L` (tail-loss probe) events; where the kernel
               has no kprobes (as on the machine this was built on) the source says so
-Event channel: a BPF ring buffer (5.8+) for the tracepoint source, a perf buffer for the
+Event channel: a BPF ring buffer (5.8+) for the tracepoint sources, a perf buffer for the
 kprobe one; events the channel cannot take are counted (`lost_events`).
+
+Why raw tracepoints first: a perf-event tracepoint program (and a kprobe) is skipped when
+any other such program is running on the CPU (the global per-CPU bpf_prog_active guard).
+Retransmits fire in softirq, often on top of socket_io's send/recv program in process
+context, and were lost that way (~3% of RetransSegs under a lossy bulk flow). A raw
+tracepoint program is guarded only against itself (prog->active), so it is not skipped
+for someone else's program. Skipped runs are still counted (`missed`, from the kernel's
+recursion_misses).
 
 Events vs segments: the tracepoint fires once per retransmitted skb, but an skb under
 GSO/TSO carries many segments, and the kernel's RetransSegs counts segments. So each
@@ -66,10 +77,10 @@ DEFAULT_MAX_FLOWS = 8192
 DEFAULT_MAX_SOCKS = 65536
 DEFAULT_RING_PAGES = 64  # 256 KiB: ~2000 events per interval
 
-TRACEPOINT = EventSource(
-    "tracepoint",
-    tracepoints("tcp:tcp_retransmit_skb", "tcp:tcp_retransmit_synack", "sock:inet_sock_set_state"),
-)
+TRACEPOINT_HOOKS = tracepoints("tcp:tcp_retransmit_skb", "tcp:tcp_retransmit_synack", "sock:inet_sock_set_state")
+# a raw tracepoint exists wherever its tracepoint does (BPF_RAW_TRACEPOINT_OPEN, 4.17+)
+RAW_TRACEPOINT = EventSource("raw_tracepoint", TRACEPOINT_HOOKS)
+TRACEPOINT = EventSource("tracepoint", TRACEPOINT_HOOKS)
 KPROBE = EventSource(
     "kprobe",
     kprobes("tcp_retransmit_skb", "tcp_rtx_synack", "tcp_set_state", "inet_csk_listen_start", "inet_csk_clone_lock"),
@@ -81,7 +92,7 @@ SKB_FIELDS = (
     Field("OFF_SKB_END", "sk_buff", "end"),
     Field("OFF_SHINFO_GSO_SEGS", "skb_shared_info", "gso_segs"),
 )
-KPROBE_FIELDS = (Field("OFF_SKC_STATE", "sock_common", "skc_state"),)
+SOCK_STATE_FIELDS = (Field("OFF_SKC_STATE", "sock_common", "skc_state"),)
 
 TCP_STATES = {
     1: "ESTABLISHED", 2: "SYN_SENT", 3: "SYN_RECV", 4: "FIN_WAIT1", 5: "FIN_WAIT2", 6: "TIME_WAIT",
@@ -264,7 +275,7 @@ static __always_inline void account(void *ctx, struct event *e, void *sk, void *
 # not in RetransSegs: they only count as `failed`. The rest (a local qdisc or device drop,
 # -ENOBUFS) were counted by the kernel as retransmitted, so they are counted here too.
 _ERR_CHECK_C = r"""
-    int err = args->err;
+    int err = %(err)s;
     if (err == -EBUSY || err == -EAGAIN || err == -EINVAL || err == -EHOSTUNREACH || err == -ENOMEM) {
         count(COUNT_FAILED);
         return 0;
@@ -307,6 +318,42 @@ TRACEPOINT_PROBE(sock, inet_sock_set_state)
     if (args->protocol != PROTO_TCP)
         return 0;
     note_transition((void *)args->skaddr, args->oldstate, args->newstate);
+    return 0;
+}
+"""
+
+# Arguments as the tracepoints' TP_PROTO: the raw program sees the kernel's own pointers.
+_RAW_TRACEPOINT_C = r"""
+RAW_TRACEPOINT_PROBE(tcp_retransmit_skb)
+{
+    void *sk = (void *)ctx->args[0];
+%(err_check)s
+    struct event e = {};
+    sock_endpoints(&e, sk);
+    account(ctx, &e, sk, sk, KIND_R, skb_segments((void *)ctx->args[1]));
+    return 0;
+}
+
+RAW_TRACEPOINT_PROBE(tcp_retransmit_synack)
+{
+    /* keyed by the request sock (one per embryonic connection), owned by the listener;
+       a request_sock starts with its sock_common */
+    void *req = (void *)ctx->args[1];
+    struct event e = {};
+    sock_endpoints(&e, req);
+    e.state = ST_SYN_RECV;
+    account(ctx, &e, req, (void *)ctx->args[0], KIND_S, 1);
+    return 0;
+}
+
+RAW_TRACEPOINT_PROBE(inet_sock_set_state)
+{
+    void *sk = (void *)ctx->args[0];
+    u32 protocol = 0;
+    bpf_probe_read_kernel(&protocol, sizeof(protocol), sk + SK_PROTOCOL_BYTE);
+    if (((protocol >> SK_PROTOCOL_SHIFT) & SK_PROTOCOL_MASK) != PROTO_TCP)
+        return 0;
+    note_transition(sk, (int)ctx->args[1], (int)ctx->args[2]);
     return 0;
 }
 """
@@ -409,6 +456,24 @@ def skb_end_define(btf: Btf | None) -> str:
     return f"#define SKB_END_IS_OFFSET {1 if size == 4 else 0}"
 
 
+def sk_protocol_defines(btf: Btf | None) -> str:
+    """Where sock.sk_protocol lives: a u16 since 5.6, a bitfield before; read as a masked u32."""
+    if btf is None:
+        return (
+            "#define SK_PROTOCOL_BYTE offsetof(struct sock, sk_protocol)\n#define SK_PROTOCOL_SHIFT 0\n"
+            "#define SK_PROTOCOL_MASK 0xffff"
+        )
+    try:
+        loc = btf.member("sock", "sk_protocol")
+    except BtfError as exc:
+        raise ProbeUnavailable(f"kernel BTF: {exc}") from exc
+    bits = loc.bitfield_bits or loc.size * 8
+    return (
+        f"#define SK_PROTOCOL_BYTE {loc.bit_offset // 8}\n#define SK_PROTOCOL_SHIFT {loc.bit_offset % 8}\n"
+        f"#define SK_PROTOCOL_MASK {(1 << bits) - 1:#x}"
+    )
+
+
 def tracepoint_has_err() -> bool:
     """Since 6.12 tcp:tcp_retransmit_skb also fires for attempts that failed, with `err`."""
     text = kernel.tracepoint_format("tcp", "tcp_retransmit_skb") or ""
@@ -426,16 +491,19 @@ def bpf_text(
 ) -> str:
     """The complete C program for one event source (shown by `nettop --ebpf`).
 
-    The tracepoint source uses a ring buffer; the kprobe source is for kernels older than
+    The tracepoint sources use a ring buffer; the kprobe source is for kernels older than
     the tracepoints (4.15), which are older than ring buffers too, so it uses a perf buffer.
     """
     if btf is None:
         btf = running_kernel_btf()
-    kprobe_side = source == "kprobe" or loss_probes
-    fields = SOCK_ADDRESS_FIELDS + SKB_FIELDS + (KPROBE_FIELDS if kprobe_side else ())
+    reads_sock = source in ("raw_tracepoint", "kprobe") or loss_probes
+    fields = SOCK_ADDRESS_FIELDS + SKB_FIELDS + (SOCK_STATE_FIELDS if reads_sock else ())
+    offsets = offset_defines(fields, btf)
+    if source == "raw_tracepoint":
+        offsets += "\n" + sk_protocol_defines(btf)
     declaration, emit = _CHANNELS["perf" if source == "kprobe" else "ringbuf"]
     head = _HEAD_C % {
-        "offsets": offset_defines(fields, btf),
+        "offsets": offsets,
         "skb_end": skb_end_define(btf),
         "max_flows": max_flows,
         "max_socks": max_socks,
@@ -444,8 +512,11 @@ def bpf_text(
     }
     if source == "kprobe":
         body = _SOCK_ENDPOINTS_C + _KPROBE_C
+    elif source == "raw_tracepoint":
+        err_check = _ERR_CHECK_C % {"err": "(int)ctx->args[2]"} if has_err else ""
+        body = _SOCK_ENDPOINTS_C + _RAW_TRACEPOINT_C % {"err_check": err_check}
     else:
-        err_check = _ERR_CHECK_C if has_err else ""
+        err_check = _ERR_CHECK_C % {"err": "args->err"} if has_err else ""
         body = _TRACEPOINT_C % {"err_check": err_check}
         if loss_probes:
             body += _SOCK_ENDPOINTS_C
@@ -625,7 +696,7 @@ def monotonic_to_wall(now_mono_ns: int, now_wall: float) -> Callable[[int], floa
 class RetransmitsProbe(Probe):
     name = "retransmits"
     panes = ("retransmits",)
-    sources = (TRACEPOINT, KPROBE)
+    sources = (RAW_TRACEPOINT, TRACEPOINT, KPROBE)
 
     def __init__(
         self,
@@ -668,7 +739,7 @@ class RetransmitsProbe(Probe):
         if self.source is None:
             self.select()
         return bpf_text(
-            self.base_source or "tracepoint",
+            self.base_source or RAW_TRACEPOINT.name,
             self.loss_probes,
             has_err=tracepoint_has_err(),
             max_flows=self.max_flows,
@@ -677,7 +748,7 @@ class RetransmitsProbe(Probe):
         )
 
     def start(self) -> None:
-        self._bpf = load_bpf(self.program_text())  # BCC attaches TRACEPOINT_PROBE and kprobe__ functions
+        self._bpf = load_bpf(self.program_text())  # BCC attaches (RAW_)TRACEPOINT_PROBE and kprobe__ functions
         table = self._bpf["events"]
         if self.base_source == "kprobe":
             table.open_perf_buffer(self._on_event, page_cnt=self.ring_pages)
@@ -687,7 +758,7 @@ class RetransmitsProbe(Probe):
         self._misses = self._count_misses() or 0
 
     def _count_misses(self) -> int | None:
-        """Skipped runs of the retransmit hooks, summed (tracepoint programs count them since 6.7)."""
+        """Skipped runs of the retransmit hooks, summed (raw and perf tracepoint programs count them since 6.7)."""
         assert self._bpf is not None
         counts = [
             program_misses(function.fd, running_kernel_btf())
