@@ -36,8 +36,8 @@ attributed from the older socket's owner: it shows `-`.
 
 Overhead: nothing on the data path. One hash update per retransmit and per TCP socket
 birth (connect, listen, accept); measured here (6.18, bpf_stats, 2 cores): 1.0-1.9 us per
-retransmitted skb (raw tracepoint; 1.2-1.8 us as a perf tracepoint). Maps: flows (bounded by max_flows, overflow counted),
-socket births (LRU, max_socks), ring buffer (ring_pages pages).
+retransmitted skb (raw tracepoint; 1.2-1.8 us as a perf tracepoint). Maps: flows (bounded
+by max_flows, overflow counted), socket births (LRU, max_socks), ring buffer (ring_pages pages).
 
 Kernel counters: /proc/net/snmp and /proc/net/netstat are per network namespace; the
 strip shows nettop's own namespace, while the BPF events cover every namespace.
