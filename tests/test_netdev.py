@@ -14,9 +14,11 @@ from nettop.probes.netdev import (
     ENTRY_SIZE,
     KPROBE,
     POINTS,
+    RAW_TRACEPOINT,
     SIZES,
     SLOTS,
     TRACEPOINT,
+    NetdevProbe,
     bpf_text,
     build_snapshots,
     merge_entry,
@@ -26,14 +28,15 @@ from nettop.probes.timing import STATS
 needs_btf = pytest.mark.skipif(running_kernel_btf() is None, reason="no kernel BTF")
 
 
-def functions(text: str) -> tuple[set[str], set[str]]:
-    """(tracepoints, kprobed functions) the text attaches to."""
-    traced = {f"{g}:{e}" for g, e in re.findall(r"TRACEPOINT_PROBE\((\w+), (\w+)\)", text)}
-    return traced, set(re.findall(r"int kprobe__(\w+)\(", text))
+def functions(text: str) -> tuple[set[str], set[str], set[str]]:
+    """(tracepoints, raw tracepoints, kprobed functions) the text attaches to."""
+    traced = {f"{g}:{e}" for g, e in re.findall(r"(?<!RAW_)TRACEPOINT_PROBE\((\w+), (\w+)\)", text)}
+    raw = set(re.findall(r"RAW_TRACEPOINT_PROBE\((\w+)\)", text))
+    return traced, raw, set(re.findall(r"int kprobe__(\w+)\(", text))
 
 
 @needs_btf
-@pytest.mark.parametrize("source", ["tracepoint", "kprobe"])
+@pytest.mark.parametrize("source", ["raw_tracepoint", "tracepoint", "kprobe"])
 def test_bpf_text_per_source(source):
     text = bpf_text(source, max_devices=77, max_inflight=99)
     btf = running_kernel_btf()
@@ -43,26 +46,52 @@ def test_bpf_text_per_source(source):
     assert f"#define OFF_NET_NS_INUM {btf.offsetof('net', 'ns.inum')}" in text
     code = re.sub(r"/\*.*?\*/", "", text, flags=re.DOTALL)
     assert not re.search(r"\b(skb|dev|net)->", code)  # kernel structs only through BTF offsets
-    traced, kprobed = functions(text)
+    traced, raw, kprobed = functions(text)
     if source == "tracepoint":
-        assert traced == {h.target for h in TRACEPOINT.hooks} and not kprobed
+        assert traced == {h.target for h in TRACEPOINT.hooks} and not raw and not kprobed
         assert "OFF_SKB_LEN" not in text
+    elif source == "raw_tracepoint":
+        assert raw == {h.target.split(":")[1] for h in RAW_TRACEPOINT.hooks} and not traced and not kprobed
+        assert "args->" not in text  # no tracepoint record: TP_PROTO arguments and BTF offsets only
+        assert f"#define OFF_SKB_LEN {btf.offsetof('sk_buff', 'len')}" in text
     else:
-        assert kprobed == {h.target for h in KPROBE.hooks} and not traced
+        assert kprobed == {h.target for h in KPROBE.hooks} and not traced and not raw
         assert f"#define OFF_SKB_LEN {btf.offsetof('sk_buff', 'len')}" in text
 
 
-@pytest.mark.parametrize("source", ["tracepoint", "kprobe"])
+def test_raw_tracepoint_arguments_follow_tp_proto(monkeypatch):
+    monkeypatch.setattr("nettop.probes.layout.running_kernel_btf", lambda: None)
+    text = bpf_text("raw_tracepoint")
+    body = lambda hook: text[text.index(f"RAW_TRACEPOINT_PROBE({hook})"):].split("\n}\n", 1)[0]
+    assert "start_xmit(skb, ctx->args[1], skb_packets(skb))" in body("net_dev_start_xmit")  # (skb, dev)
+    assert "xmit_done((void *)ctx->args[0], (u32)ctx->args[3], (int)ctx->args[1])" in body("net_dev_xmit")
+    assert "consumed((void *)ctx->args[0])" in body("consume_skb")
+    assert "account(skb, skb_len(skb), STACK_RECV)" in body("netif_receive_skb")
+
+
+def test_sources_best_first(monkeypatch):
+    monkeypatch.setattr("nettop.kernel.tracepoint_exists", lambda c, e: True)
+    assert NetdevProbe().select().name == "raw_tracepoint"
+    assert NetdevProbe("tracepoint").select().name == "tracepoint"
+
+
+HANDLERS = {
+    "raw_tracepoint": ("RAW_TRACEPOINT_PROBE(net_dev_queue)", "RAW_TRACEPOINT_PROBE(net_dev_start_xmit)", "start_xmit("),
+    "tracepoint": ("TRACEPOINT_PROBE(net, net_dev_queue)", "TRACEPOINT_PROBE(net, net_dev_start_xmit)", "start_xmit("),
+    "kprobe": ("int kprobe____dev_queue_xmit(", "int kprobe__dev_hard_start_xmit(", "started("),
+}
+
+
+@pytest.mark.parametrize("source", ["raw_tracepoint", "tracepoint", "kprobe"])
 def test_one_handler_per_hook_does_both_jobs(source, monkeypatch):
     """The shared hooks: sizes and transmit latency in the same function, no second program."""
     monkeypatch.setattr("nettop.probes.layout.running_kernel_btf", lambda: None)
     text = bpf_text(source)
-    send = "TRACEPOINT_PROBE(net, net_dev_queue)" if source == "tracepoint" else "int kprobe____dev_queue_xmit("
+    send, start, starts = HANDLERS[source]
     body = text[text.index(send):].split("\n}\n", 1)[0]
     assert "account(" in body and "STACK_SEND" in body and "queued(" in body
-    start = "TRACEPOINT_PROBE(net, net_dev_start_xmit)" if source == "tracepoint" else "int kprobe__dev_hard_start_xmit("
     body = text[text.index(start):].split("\n}\n", 1)[0]
-    assert "started(" in body
+    assert starts in body
     assert text.count(send) == text.count(start) == 1
 
 

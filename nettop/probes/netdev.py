@@ -24,6 +24,12 @@ it frees it) keeps its start until the LRU map evicts it or its address is reuse
 answered); the histogram counts those whose skb was consumed within the interval.
 
 Kernel hooks, best first:
+  raw_tracepoint  the six tracepoints below, attached raw: arguments from TP_PROTO (skb;
+              net_dev_start_xmit also dev, net_dev_xmit rc, dev and length), skb->len and
+              GSO segments read at BTF offsets. Preferred because the kernel skips a perf
+              tracepoint program whenever any other tracing program runs on that CPU (the
+              per-CPU bpf_prog_active: receive and transmit completion in softirq on top of
+              a socket probe), where a raw tracepoint program is guarded only against itself.
   tracepoint  net:napi_gro_receive_entry (NIC receive), net:netif_receive_skb (stack
               receive), net:net_dev_queue (stack send; ends a stale start),
               net:net_dev_start_xmit (start; notes the device while the skb is still the
@@ -76,7 +82,7 @@ from typing import Any
 from nettop.model.histogram import Histogram
 from nettop.model.queues import DeviceLatency, QueuesSnapshot
 from nettop.model.sizes import DeviceSizes, IoSizes, SizesSnapshot
-from nettop.probes.base import EventSource, Probe, kprobes, load_bpf, tracepoints
+from nettop.probes.base import EventSource, Probe, kprobes, load_bpf, raw_tracepoints, tracepoints
 from nettop.probes.layout import Field, offset_defines
 from nettop.probes.timing import (
     DEFAULT_MAX_INFLIGHT,
@@ -94,22 +100,21 @@ DEFAULT_MAX_DEVICES = 1024
 #: Map slot order of the four size points; the C below uses the same numbers.
 POINTS = ("stack_recv", "stack_send", "nic_recv", "nic_send")
 
-TRACEPOINT = EventSource(
-    "tracepoint",
-    tracepoints(
-        "net:netif_receive_skb",
-        "net:net_dev_queue",
-        "net:napi_gro_receive_entry",
-        "net:net_dev_start_xmit",
-        "net:net_dev_xmit",
-        "skb:consume_skb",
-    ),
+HOOKS = (
+    "net:netif_receive_skb",
+    "net:net_dev_queue",
+    "net:napi_gro_receive_entry",
+    "net:net_dev_start_xmit",
+    "net:net_dev_xmit",
+    "skb:consume_skb",
 )
+RAW_TRACEPOINT = EventSource("raw_tracepoint", raw_tracepoints(*HOOKS))
+TRACEPOINT = EventSource("tracepoint", tracepoints(*HOOKS))
 KPROBE = EventSource(
     "kprobe", kprobes("__netif_receive_skb", "__dev_queue_xmit", "napi_gro_receive", "dev_hard_start_xmit", "consume_skb")
 )
 
-KPROBE_FIELDS = (Field("OFF_SKB_LEN", "sk_buff", "len"),)
+SKB_LEN_FIELDS = (Field("OFF_SKB_LEN", "sk_buff", "len"),)
 
 # struct dev_entry after its leading struct lat_stats (timing.STATS): the sizes part.
 SIZES = struct.Struct(f"<4Q4I{4 * SLOTS}I")
@@ -231,6 +236,59 @@ static __always_inline void consumed(void *skb)
 }
 """
 
+_XMIT_C = r"""
+/*
+ * net_dev_xmit fires after the driver took the skb: it may be freed, or (veth) already
+ * handed to the peer with skb->dev rewritten. So the device is noted just before, at
+ * net_dev_start_xmit on the same CPU, on a small stack because a virtual device's
+ * transmit (bond, vlan) nests the transmit of the device below it. Every start_xmit is
+ * pushed (a device of 0 too) so that every net_dev_xmit pops its own.
+ */
+#define XMIT_DEPTH 4
+struct xmit_stack {
+    u64 depth;
+    u64 skb[XMIT_DEPTH];
+    u64 dev[XMIT_DEPTH];
+    u32 packets[XMIT_DEPTH];
+};
+BPF_PERCPU_ARRAY(xmits, struct xmit_stack, 1);
+
+static __always_inline void start_xmit(void *skb, u64 dev, u32 packets)
+{
+    started(skb, dev, packets);
+    int zero = 0;
+    struct xmit_stack *x = xmits.lookup(&zero);
+    if (!x || x->depth >= XMIT_DEPTH) {
+        struct dev_entry *e = device_entry(dev);  /* no slot left: count the packets now */
+        if (e)
+            e->tx.other += packets;
+        return;
+    }
+    u32 top = x->depth & (XMIT_DEPTH - 1);
+    x->skb[top] = (u64)skb;
+    x->dev[top] = dev;
+    x->packets[top] = packets;
+    x->depth++;
+}
+
+static __always_inline void xmit_done(void *skb, u32 len, int rc)
+{
+    int zero = 0;
+    struct xmit_stack *x = xmits.lookup(&zero);
+    if (!x || x->depth == 0)
+        return;
+    x->depth--;
+    u32 top = x->depth & (XMIT_DEPTH - 1);
+    if (x->skb[top] != (u64)skb)
+        return;
+    struct dev_entry *e = device_entry(x->dev[top]);
+    if (!e)
+        return;
+    e->tx.other += x->packets[top];
+    add_size(e, len, rc != 0, NIC_SEND);
+}
+"""
+
 _TRACEPOINT_C = r"""
 TRACEPOINT_PROBE(net, netif_receive_skb)
 {
@@ -251,59 +309,16 @@ TRACEPOINT_PROBE(net, net_dev_queue)
     return 0;
 }
 
-/*
- * net_dev_xmit fires after the driver took the skb: it may be freed, or (veth) already
- * handed to the peer with skb->dev rewritten. So the device is noted just before, at
- * net_dev_start_xmit on the same CPU, on a small stack because a virtual device's
- * transmit (bond, vlan) nests the transmit of the device below it. Every start_xmit is
- * pushed (a device of 0 too) so that every net_dev_xmit pops its own.
- */
-#define XMIT_DEPTH 4
-struct xmit_stack {
-    u64 depth;
-    u64 skb[XMIT_DEPTH];
-    u64 dev[XMIT_DEPTH];
-    u32 packets[XMIT_DEPTH];
-};
-BPF_PERCPU_ARRAY(xmits, struct xmit_stack, 1);
-
 TRACEPOINT_PROBE(net, net_dev_start_xmit)
 {
     void *skb = (void *)args->skbaddr;
-    u64 dev = skb_dev(skb);
-    u32 packets = args->gso_size && args->gso_segs ? args->gso_segs : 1;
-    started(skb, dev, packets);
-    int zero = 0;
-    struct xmit_stack *x = xmits.lookup(&zero);
-    if (!x || x->depth >= XMIT_DEPTH) {
-        struct dev_entry *e = device_entry(dev);  /* no slot left: count the packets now */
-        if (e)
-            e->tx.other += packets;
-        return 0;
-    }
-    u32 top = x->depth & (XMIT_DEPTH - 1);
-    x->skb[top] = (u64)skb;
-    x->dev[top] = dev;
-    x->packets[top] = packets;
-    x->depth++;
+    start_xmit(skb, skb_dev(skb), args->gso_size && args->gso_segs ? args->gso_segs : 1);
     return 0;
 }
 
 TRACEPOINT_PROBE(net, net_dev_xmit)
 {
-    int zero = 0;
-    struct xmit_stack *x = xmits.lookup(&zero);
-    if (!x || x->depth == 0)
-        return 0;
-    x->depth--;
-    u32 top = x->depth & (XMIT_DEPTH - 1);
-    if (x->skb[top] != (u64)args->skbaddr)
-        return 0;
-    struct dev_entry *e = device_entry(x->dev[top]);
-    if (!e)
-        return 0;
-    e->tx.other += x->packets[top];
-    add_size(e, args->len, args->rc != 0, NIC_SEND);
+    xmit_done(args->skbaddr, args->len, args->rc);
     return 0;
 }
 
@@ -314,14 +329,63 @@ TRACEPOINT_PROBE(skb, consume_skb)
 }
 """
 
-_KPROBE_C = r"""
+_SKB_LEN_C = r"""
 static __always_inline u32 skb_len(void *skb)
 {
     u32 len = 0;
     bpf_probe_read_kernel(&len, sizeof(len), skb + OFF_SKB_LEN);
     return len;
 }
+"""
 
+_RAW_TRACEPOINT_C = r"""
+/* Arguments by TP_PROTO (include/trace/events/net.h, skb.h; the same in 6.1 and 6.18):
+ * netif_receive_skb, net_dev_queue (skb); napi_gro_receive_entry (skb);
+ * net_dev_start_xmit (skb, dev); net_dev_xmit (skb, rc, dev, skb_len);
+ * consume_skb (skb[, location since 6.3]). */
+RAW_TRACEPOINT_PROBE(netif_receive_skb)
+{
+    void *skb = (void *)ctx->args[0];
+    account(skb, skb_len(skb), STACK_RECV);
+    return 0;
+}
+
+RAW_TRACEPOINT_PROBE(napi_gro_receive_entry)
+{
+    void *skb = (void *)ctx->args[0];
+    account(skb, skb_len(skb), NIC_RECV);
+    return 0;
+}
+
+RAW_TRACEPOINT_PROBE(net_dev_queue)
+{
+    void *skb = (void *)ctx->args[0];
+    account(skb, skb_len(skb), STACK_SEND);
+    queued(skb);
+    return 0;
+}
+
+RAW_TRACEPOINT_PROBE(net_dev_start_xmit)
+{
+    void *skb = (void *)ctx->args[0];
+    start_xmit(skb, ctx->args[1], skb_packets(skb));
+    return 0;
+}
+
+RAW_TRACEPOINT_PROBE(net_dev_xmit)
+{
+    xmit_done((void *)ctx->args[0], (u32)ctx->args[3], (int)ctx->args[1]);
+    return 0;
+}
+
+RAW_TRACEPOINT_PROBE(consume_skb)
+{
+    consumed((void *)ctx->args[0]);
+    return 0;
+}
+"""
+
+_KPROBE_C = r"""
 int kprobe____netif_receive_skb(struct pt_regs *ctx, void *skb) { account(skb, skb_len(skb), STACK_RECV); return 0; }
 int kprobe__napi_gro_receive(struct pt_regs *ctx, void *napi, void *skb) { account(skb, skb_len(skb), NIC_RECV); return 0; }
 
@@ -353,12 +417,16 @@ def bpf_text(
     source: str, max_devices: int = DEFAULT_MAX_DEVICES, max_inflight: int = DEFAULT_MAX_INFLIGHT, btf=None
 ) -> str:
     """The complete C program for one event source (`nettop --ebpf` prints it)."""
-    if source not in ("tracepoint", "kprobe"):
+    if source not in ("raw_tracepoint", "tracepoint", "kprobe"):
         raise ValueError(f"unknown source {source}")
-    fields = DEVICE_FIELDS + SKB_FIELDS + (KPROBE_FIELDS if source == "kprobe" else ())
+    fields = DEVICE_FIELDS + SKB_FIELDS + (SKB_LEN_FIELDS if source != "tracepoint" else ())
     text = types_c(offset_defines(fields, btf))
     text += _COMMON_C % {"max_devices": max_devices, "max_inflight": max_inflight}
-    return text + (_KPROBE_C if source == "kprobe" else _TRACEPOINT_C)
+    if source == "kprobe":
+        return text + _SKB_LEN_C + _KPROBE_C
+    if source == "raw_tracepoint":
+        return text + _SKB_LEN_C + _XMIT_C + _RAW_TRACEPOINT_C
+    return text + _XMIT_C + _TRACEPOINT_C
 
 
 def merge_entry(per_cpu: Iterable[bytes]) -> tuple[dict[str, Any], dict[str, list[int]]]:
@@ -418,7 +486,7 @@ def build_snapshots(entries: Iterable[tuple[dict, dict]], source: str, dropped: 
 class NetdevProbe(Probe):
     name = "netdev"
     panes = ("sizes", "queues")
-    sources = (TRACEPOINT, KPROBE)
+    sources = (RAW_TRACEPOINT, TRACEPOINT, KPROBE)
 
     def __init__(
         self,
