@@ -50,8 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     common.add_argument(
         "--source",
-        choices=("tracepoint", "kprobe"),
-        help="force every probe onto one event source (to test fallbacks)",
+        choices=("raw_tracepoint", "tracepoint", "kprobe"),
+        help="force every probe onto one event source (to test fallbacks); probes without it are unavailable",
     )
 
     parser = argparse.ArgumentParser(

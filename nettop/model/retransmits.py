@@ -96,7 +96,7 @@ def retransmit_rate(counters: Mapping[str, int]) -> float | None:
 
 @dataclass(frozen=True)
 class RetransmitsSnapshot:
-    source: str  # "tracepoint" or "kprobe"
+    source: str  # "raw_tracepoint", "tracepoint" or "kprobe"
     lost_events: int  # events the bounded event channel could not take this interval
     flows: tuple[RetransmitFlow, ...] = ()
     events: tuple[RetransmitEvent, ...] = ()  # oldest first
