@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import time
 
 from common import CpuMeter, bpf_prog_ids, bpf_prog_runtime, bpf_runtime_delta, bpf_stats_enabled, figure, log
@@ -30,14 +31,26 @@ def rotated(observers: tuple[Observer, ...], round_index: int) -> list[Observer]
     return list(observers[shift:] + observers[:shift])
 
 
+def attempt(workload: Workload, seconds: float, failures: list[str], tries: int = 2) -> float | None:
+    """The workload's rate; a run that fails (another test took the port, say) is retried once,
+    then counted as missing rather than ending the bench."""
+    for _ in range(tries):
+        try:
+            return workload.run(seconds)
+        except (RuntimeError, subprocess.SubprocessError, ValueError, KeyError) as exc:
+            failures.append(f"{workload.key}: {exc}")
+            log(f"overhead: {workload.key} failed: {exc}")
+    return None
+
+
 def run_segment(observer: Observer, workloads: tuple[Workload, ...], seconds: float) -> tuple[dict, dict, list]:
-    rates, cpu = {}, {}
+    rates, cpu, problems = {}, {}, []
     with observer.start() as watching:
         for workload in workloads:
             meter = CpuMeter(watching.pid) if watching.pid else None
-            rates[workload.key] = workload.run(seconds)
+            rates[workload.key] = attempt(workload, seconds, problems)
             cpu[workload.key] = meter.percent() if meter else None
-        problems = watching.problems()
+        problems += watching.problems()
     return rates, cpu, problems
 
 
@@ -48,9 +61,10 @@ def run_bpf_segment(observer: Observer, workloads: tuple[Workload, ...], seconds
         ids = bpf_prog_ids(watching.pid)
         for workload in workloads:
             before, started = bpf_prog_runtime(ids), time.monotonic()
-            rate = workload.run(seconds)
+            rate = attempt(workload, seconds, [], tries=1)
             elapsed = time.monotonic() - started
-            out[workload.key] = {**bpf_runtime_delta(before, bpf_prog_runtime(ids), elapsed), "rate": rate}
+            if rate is not None:
+                out[workload.key] = {**bpf_runtime_delta(before, bpf_prog_runtime(ids), elapsed), "rate": rate}
     return out
 
 
@@ -84,7 +98,9 @@ def measure(rounds: int, seconds: float, observers: tuple[Observer, ...] = OBSER
                     cpu[observer.key][w.key].append(round_cpu[w.key])
             for key in ratios:
                 for w in workloads:
-                    ratios[key][w.key].append(this_round[key][w.key] / this_round["bare"][w.key])
+                    bare, watched = this_round["bare"][w.key], this_round[key][w.key]
+                    if bare and watched is not None:
+                        ratios[key][w.key].append(watched / bare)
             if nettop is not None:
                 log(f"overhead round {round_index + 1}/{rounds}: nettop with BPF run-time statistics")
                 for key, value in run_bpf_segment(nettop, workloads, seconds).items():

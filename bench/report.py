@@ -145,6 +145,7 @@ TARGETS = (
 
 
 def targets_table(benches: dict) -> list[str]:
+    benches = {k: v for k, v in benches.items() if "error" not in v}
     lines = ["| target | wanted | measured (median [min–max]) | |", "|---|---|---|---|"]
     for target in TARGETS:
         value, text = target.measure(benches)
@@ -299,14 +300,15 @@ def render(results: dict) -> str:
         *targets_table(b),
         "",
     ]
-    if "overhead" in b:
-        out += overhead_section(b["overhead"])
-    if "scale" in b:
-        out += scale_section(b["scale"])
-    if "startup" in b:
-        out += startup_section(b["startup"])
-    if "soak" in b:
-        out += soak_section(b["soak"])
+    sections = (("overhead", overhead_section), ("scale", scale_section), ("startup", startup_section),
+                ("soak", soak_section))
+    for name, section in sections:
+        if name not in b:
+            continue
+        if "error" in b[name]:
+            out += [f"## {name}", "", f"Failed: `{b[name]['error']}`", ""]
+        else:
+            out += section(b[name])
     notes = HERE / "NOTES.md"
     if notes.exists():
         out += [notes.read_text().strip(), ""]

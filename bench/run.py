@@ -121,7 +121,11 @@ def main() -> int:
         log(f"bench {name}")
         before = loadavg()
         bench_started = time.monotonic()
-        figures = run_bench(name, profile)
+        try:
+            figures = run_bench(name, profile)
+        except Exception as exc:  # one bench's failure must not cost the others' figures
+            log(f"bench {name} failed: {type(exc).__name__}: {exc}")
+            figures = {"error": f"{type(exc).__name__}: {exc}"}
         results["benches"][name] = {
             **figures,
             "loadavg_before": before,

@@ -26,9 +26,12 @@ PINNED_CPU = 1  # both ends of the request/response share one CPU: no cross-CPU 
 def iperf3(seconds: float, *extra: str) -> dict:
     out = subprocess.run(
         ["iperf3", "-c", "127.0.0.1", "-p", str(IPERF_PORT), "-t", f"{seconds:g}", "-J", *extra],
-        check=True, capture_output=True, text=True, timeout=seconds + 30,
+        capture_output=True, text=True, timeout=seconds + 30,
     ).stdout
-    return json.loads(out)["end"]["sum_received"]
+    result = json.loads(out)
+    if "error" in result:
+        raise RuntimeError(f"iperf3: {result['error']}")
+    return result["end"]["sum_received"]
 
 
 def bulk(streams: int) -> Callable[[float], float]:
