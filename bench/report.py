@@ -232,6 +232,9 @@ def scale_section(s: dict) -> list[str]:
     for key, load in s.items():
         if not isinstance(load, dict):
             continue
+        if "error" in load:
+            out += [f"### {load['title']}", "", f"Failed: `{load['error']}`", ""]
+            continue
         d = load["dashboard"]
         out += [f"### {load['title']}", "",
                 f"TCP rows per frame: {fig(load['tcp_rows'], 0)}. Dashboard: CPU {d['cpu_percent']:.1f}% of a core "

@@ -56,8 +56,12 @@ def measure(connections: int, polls: int, seconds: float, loads: tuple[str, ...]
     for key in loads:
         title, load = LOADS[key]
         log(f"scale: {connections} connections, {title}")
-        with load(connections):
-            out[key] = {"title": title, **poll_cost.measure(polls), "dashboard": dashboard_cost(seconds)}
+        try:
+            with load(connections):
+                out[key] = {"title": title, **poll_cost.measure(polls), "dashboard": dashboard_cost(seconds)}
+        except Exception as exc:  # the other load's figures still count
+            log(f"scale: {title} failed: {type(exc).__name__}: {exc}")
+            out[key] = {"title": title, "error": f"{type(exc).__name__}: {exc}"}
     return out
 
 
