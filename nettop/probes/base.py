@@ -171,7 +171,7 @@ def load_bpf(text: str, cflags: list[str] | None = None) -> Any:
 
     try:
         with _COMPILE_LOCK:
-            return BPF(text=text, cflags=cflags or [])
+            return BPF(text=text.encode(), cflags=cflags or [])
     except Exception as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ProbeUnavailable(f"BPF compile/load failed: {first_line}") from exc
