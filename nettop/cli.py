@@ -53,6 +53,11 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("raw_tracepoint", "tracepoint", "kprobe"),
         help="force every probe onto one event source (to test fallbacks); probes without it are unavailable",
     )
+    common.add_argument(
+        "--probes",
+        metavar="NAME,...",
+        help="attach only these probes (names as `doctor` shows them): less overhead on a busy server, quicker start",
+    )
 
     parser = argparse.ArgumentParser(
         prog="nettop",
@@ -70,9 +75,6 @@ def build_parser() -> argparse.ArgumentParser:
     record = commands.add_parser("record", parents=[common], help="record intervals as JSON lines, no UI")
     record.add_argument("--duration", type=positive_float, required=True, help="seconds to record")
     record.add_argument("--output", "-o", required=True, help="file to write, or - for stdout")
-    record.add_argument(
-        "--probes", metavar="NAME,...", help="attach only these probes (names as `doctor` shows them); compiles less"
-    )
 
     commands.add_parser("doctor", parents=[common], help="say which panes can run here, and why not")
 
@@ -225,7 +227,7 @@ def cmd_live(args: argparse.Namespace) -> int:
     from nettop.timeline import Timeline
 
     record_to = open_output(args.record) if args.record else None
-    source = LiveSource(build_probes(probe_options(args)))
+    source = LiveSource(chosen_probes(build_probes(probe_options(args)), args.probes))
     timeline = Timeline(max_frames=max(1, int(args.history / args.interval)))
     try:
         NettopApp(source, interval=args.interval, record_to=record_to, timeline=timeline).run()

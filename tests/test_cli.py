@@ -96,3 +96,9 @@ def test_ebpf_flag_prints_the_programs():
     source = kernel_socket_source()
     assert f"/* ---- socket_io: {source} ---- */" in result.stdout
     assert ("TRACEPOINT_PROBE(sock, sock_send_length)" if source == "tracepoint" else "int kretprobe__") in result.stdout
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to get past the root check")
+def test_unknown_probe_names_are_listed():
+    result = nettop("record", "--duration", "1", "--output", "/dev/null", "--probes", "socket_io,nope")
+    assert_one_line_error(result, 1, "no probe named nope", "socket_io, netdev")
