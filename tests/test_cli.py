@@ -95,7 +95,8 @@ def test_ebpf_flag_prints_the_programs():
     assert result.returncode == 0
     source = kernel_socket_source()
     assert f"/* ---- socket_io: {source} ---- */" in result.stdout
-    assert ("TRACEPOINT_PROBE(sock, sock_send_length)" if source == "tracepoint" else "int kretprobe__") in result.stdout
+    handler = {"raw_tracepoint": "RAW_TRACEPOINT_PROBE(sock_send_length)", "kprobe": "int kretprobe__"}[source]
+    assert handler in result.stdout
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to get past the root check")

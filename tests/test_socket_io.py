@@ -14,15 +14,21 @@ needs_btf = pytest.mark.skipif(running_kernel_btf() is None, reason="no kernel B
 
 
 @needs_btf
-@pytest.mark.parametrize("source", ["tracepoint", "kprobe"])
+@pytest.mark.parametrize("source", ["raw_tracepoint", "tracepoint", "kprobe"])
 def test_bpf_text_per_source(source):
     text = bpf_text(source, max_sockets=1234)
     assert "BPF_HASH(stats, struct sock_key, struct sock_stats, 1234)" in text
     btf = running_kernel_btf()
     assert f"#define OFF_SKC_V6_DADDR {btf.offsetof('sock_common', 'skc_v6_daddr')}" in text
     assert "offsetof(" not in text  # never through the installed headers when BTF exists
-    if source == "tracepoint":
+    if source == "raw_tracepoint":
+        assert "RAW_TRACEPOINT_PROBE(sock_send_length)" in text and "args->" not in text
+        # family and protocol are read from the socket once per entry, not per call
+        assert f"#define OFF_SK_PROTOCOL {btf.offsetof('sock', 'sk_protocol')}" in text
+        assert "account((void *)ctx->args[0], -1, -1," in text
+    elif source == "tracepoint":
         assert "TRACEPOINT_PROBE(sock, sock_send_length)" in text and "kprobe__" not in text
+        assert "#define OFF_SK_PROTOCOL" not in text
     else:
         assert "kretprobe__sock_recvmsg" in text and "TRACEPOINT_PROBE" not in text
         assert f"#define OFF_SOCKET_SK {btf.offsetof('socket', 'sk')}" in text

@@ -2,10 +2,14 @@
 
 Feeds the TCP throughput pane (tcptop) and the socket sizes pane (socksize). Both hook
 the same per-syscall events, so they share one program and one map lookup per event:
-the hot path is a hash lookup keyed by (socket, process) and a few per-CPU adds.
+the hot path is a hash lookup keyed by (socket, process) and a few atomic adds.
 
 Kernel hooks, best first:
-  tracepoint  sock:sock_send_length, sock:sock_recv_length (Linux 6.1+; process context)
+  raw_tracepoint  sock_send_length, sock_recv_length (Linux 6.3+; process context): no trace
+              record is filled per call; family and protocol are read from the socket once
+              per entry instead
+  tracepoint  sock:sock_send_length, sock:sock_recv_length, the same events as perf
+              tracepoints (their record carries family and protocol)
   kprobe      __sock_sendmsg (or sock_sendmsg before it existed) and sock_recvmsg, entry and
               return (the book's socksize route). Kernels with __sock_sendmsg (6.1.56+, 6.6+)
               send user data through it and leave sock_sendmsg to in-kernel callers; hooking
@@ -13,8 +17,8 @@ Kernel hooks, best first:
 Socket addresses are read once per socket per interval, at offsets from the running
 kernel's BTF (never through the installed headers, which may be for another kernel).
 
-Overhead: one hash lookup per send/recv syscall; ~120-140 ns per call measured here on
-loopback for a comparable program (see bench/). Map: one entry per active (socket, pid)
+Overhead: one hash lookup per send/recv syscall; 100-180 ns of BPF run time per call measured
+here on loopback (docs/benchmarks.md). Map: one entry per active (socket, pid)
 per interval, bounded by --max-sockets; entries that do not fit are counted as dropped.
 
 Example (the TCP pane):
@@ -34,7 +38,7 @@ from nettop.model.histogram import Histogram
 from nettop.model.sizes import IoSizes, ProcessSizes, SizesSnapshot
 from nettop.model.tcp import TcpConnection, TcpSnapshot
 from nettop.probes.addresses import format_endpoint
-from nettop.probes.base import EventSource, Probe, kprobes, load_bpf, tracepoints
+from nettop.probes.base import EventSource, Probe, kprobes, load_bpf, raw_tracepoints, tracepoints
 from nettop.probes.cbits import LOG2_SLOT_C
 from nettop.probes.maps import BatchDrainer
 from nettop.probes.layout import SOCK_ADDRESS_FIELDS, Field, offset_defines
@@ -42,6 +46,7 @@ from nettop.probes.owners import SocketOwners
 
 SLOTS = 32
 DEFAULT_MAX_SOCKETS = 16384
+RAW_TRACEPOINT = EventSource("raw_tracepoint", raw_tracepoints("sock:sock_send_length", "sock:sock_recv_length"))
 TRACEPOINT = EventSource("tracepoint", tracepoints("sock:sock_send_length", "sock:sock_recv_length"))
 KPROBE = EventSource("kprobe", kprobes("__sock_sendmsg", "sock_recvmsg"))
 KPROBE_BEFORE_6_6 = EventSource("kprobe", kprobes("sock_sendmsg", "sock_recvmsg"))
@@ -100,9 +105,18 @@ BPF_HASH(stats, struct sock_key, struct sock_stats, %(max_sockets)d);
 BPF_PERCPU_ARRAY(entry_template, struct sock_stats, 1);
 BPF_PERCPU_ARRAY(dropped, u64, 1);
 
-static __always_inline struct sock_stats *new_entry(struct sock_key *key, void *sk, u16 family, u16 protocol)
+static __always_inline struct sock_stats *new_entry(struct sock_key *key, void *sk, int family, int protocol)
 {
     int zero = 0;
+#ifdef OFF_SK_PROTOCOL
+    if (family < 0) {  /* raw tracepoint: read once per socket, not per call */
+        u16 f = 0, p = 0;
+        bpf_probe_read_kernel(&f, 2, sk + OFF_SKC_FAMILY);
+        bpf_probe_read_kernel(&p, 2, sk + OFF_SK_PROTOCOL);
+        family = f;
+        protocol = p;
+    }
+#endif
     struct sock_stats *tpl = entry_template.lookup(&zero);
     if (!tpl)
         return 0;
@@ -136,7 +150,8 @@ static __always_inline struct sock_stats *new_entry(struct sock_key *key, void *
     return stats.lookup(key);
 }
 
-static __always_inline void account(void *sk, u16 family, u16 protocol, int ret, int flags, const int dir)
+/* family and protocol -1: not known to the caller; new_entry() reads them from the socket. */
+static __always_inline void account(void *sk, int family, int protocol, int ret, int flags, const int dir)
 {
     if (dir == DIR_RX && (flags & MSG_PEEK))
         return;  /* peeked data is read again later: count it once, when consumed */
@@ -168,6 +183,22 @@ TRACEPOINT_PROBE(sock, sock_send_length)
 TRACEPOINT_PROBE(sock, sock_recv_length)
 {
     account(args->sk, args->family, args->protocol, args->ret, args->flags, DIR_RX);
+    return 0;
+}
+"""
+
+# TP_PROTO(struct sock *sk, int ret, int flags) for both. A raw tracepoint skips the
+# trace record the perf tracepoint fills on every call, and is cheaper per syscall.
+_RAW_TRACEPOINT_C = r"""
+RAW_TRACEPOINT_PROBE(sock_send_length)
+{
+    account((void *)ctx->args[0], -1, -1, (int)ctx->args[1], (int)ctx->args[2], DIR_TX);
+    return 0;
+}
+
+RAW_TRACEPOINT_PROBE(sock_recv_length)
+{
+    account((void *)ctx->args[0], -1, -1, (int)ctx->args[1], (int)ctx->args[2], DIR_RX);
     return 0;
 }
 """
@@ -213,11 +244,12 @@ int kretprobe__sock_recvmsg(struct pt_regs *ctx) { return finish(ctx, DIR_RX); }
 
 def bpf_text(source: str, max_sockets: int = DEFAULT_MAX_SOCKETS, btf=None, send_function: str = "__sock_sendmsg") -> str:
     """The complete C program for one event source (shown by `nettop --ebpf`)."""
-    fields = SOCK_ADDRESS_FIELDS + (KPROBE_FIELDS if source == "kprobe" else ())
+    fields = SOCK_ADDRESS_FIELDS + (KPROBE_FIELDS if source in ("kprobe", "raw_tracepoint") else ())
     common = _COMMON_C % {
         "slots": SLOTS, "max_sockets": max_sockets, "offsets": offset_defines(fields, btf), "log2_slot": LOG2_SLOT_C,
     }
-    return common + (_KPROBE_C % {"send": send_function} if source == "kprobe" else _TRACEPOINT_C)
+    handlers = {"raw_tracepoint": _RAW_TRACEPOINT_C, "tracepoint": _TRACEPOINT_C}
+    return common + (_KPROBE_C % {"send": send_function} if source == "kprobe" else handlers[source])
 
 
 def _protocol_name(family: int, protocol: int) -> str:
@@ -300,7 +332,7 @@ def _io_sizes(sums: _ProcessSums) -> tuple[IoSizes, IoSizes]:
 class SocketIoProbe(Probe):
     name = "socket_io"
     panes = ("tcp", "sizes")
-    sources = (TRACEPOINT, KPROBE, KPROBE_BEFORE_6_6)
+    sources = (RAW_TRACEPOINT, TRACEPOINT, KPROBE, KPROBE_BEFORE_6_6)
 
     def __init__(
         self,
