@@ -39,7 +39,7 @@ class TcpConnection:
 
 @dataclass(frozen=True, slots=True)
 class TcpSnapshot:
-    source: str  # "tracepoint" or "kprobe"
+    source: str  # "raw_tracepoint", "tracepoint" or "kprobe"
     dropped: int  # socket entries lost to a full kernel map in this interval
     connections: tuple[TcpConnection, ...] = field(default_factory=tuple)
 
