@@ -129,7 +129,8 @@ def program_label(name: str, tag: str, duplicated: bool) -> str:
     """`net:net_dev_queue`, with the program's tag when two programs hook the same event
     (the tag hashes the instructions, so it is the same from run to run)."""
     match = re.fullmatch(r"tracepoint__(\w+?)__(\w+)", name)
-    label = f"{match.group(1)}:{match.group(2)}" if match else name
+    raw = re.fullmatch(r"raw_tracepoint__(\w+)", name)
+    label = f"{match.group(1)}:{match.group(2)}" if match else f"{raw.group(1)} (raw)" if raw else name
     return f"{label} [{tag[:6]}]" if duplicated else label
 
 

@@ -23,6 +23,12 @@ def test_figure_is_min_median_max_of_the_runs_given():
     assert common.figure([]) == {"n": 0}
 
 
+def test_program_labels_name_the_event():
+    assert common.program_label("tracepoint__sock__sock_send_length", "ab", False) == "sock:sock_send_length"
+    assert common.program_label("raw_tracepoint__net_dev_xmit", "ab", False) == "net_dev_xmit (raw)"
+    assert common.program_label("consume_skb", "abcdef99", True) == "consume_skb [abcdef]"
+
+
 def test_percentile_is_nearest_rank():
     values = list(range(1, 101))
     assert common.percentile(values, 0.5) == 50
