@@ -2,7 +2,7 @@
 docs/benchmarks.md (bench/report.py).
 
   --quick       a smoke run of about 5 minutes (fewer, shorter runs; one round)
-  (default)     the full run, about 35 minutes: 3 interleaved rounds, 10-minute soak
+  (default)     the full run, about 30 minutes: 3 interleaved rounds, 10-minute soak
   --only A,B    only these benches (overhead, scale, startup, soak); others keep their
                 figures from the previous results.json
 
