@@ -6,8 +6,10 @@ lossy_link.py), so the sending namespace's RetransSegs counts only this test's t
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -75,7 +77,9 @@ def retransmits(frames: list[dict]) -> list[dict]:
 
 
 def test_lossy_flow_matches_the_senders_retransegs(recording):
-    with lossy_link() as link, recording(9, "--probes", "socket_io,retransmits", interval=0.5) as rec:
+    # Recorded until the transfer is over (not for a fixed time, which under emulation can end
+    # mid-transfer and leave RetransSegs counting retransmits the recording never saw).
+    with lossy_link() as link, recording(600, "--probes", "socket_io,retransmits", interval=0.5) as rec:
         port = 5310
         link.set_loss(port, 0.03)
         receiver = link.receiver.popen(sys.executable, "-c", RECEIVER, link.receiver_ip, str(port))
@@ -86,8 +90,10 @@ def test_lossy_flow_matches_the_senders_retransegs(recording):
         )
         lport = int(sender.stdout.readline())
         comm = comm_of(sender.pid)
-        assert sender.wait(timeout=30) == 0 and receiver.wait(timeout=30) == 0
-        frames = rec.finish()
+        assert sender.wait(timeout=60) == 0 and receiver.wait(timeout=60) == 0
+        assert rec.process.poll() is None, "the recording ended before the transfer"
+        rec.process.terminate()
+        frames = rec.finish(timeout=120)
         after = parse_counters(link.counters(link.sender))  # after the last poll: same window
     kernel = counter_deltas(before, after)
     panes = retransmits(frames)
@@ -107,20 +113,38 @@ def test_lossy_flow_matches_the_senders_retransegs(recording):
     assert all(m == 0 for m in missed if m is not None), missed
     assert abs(segments - kernel["RetransSegs"]) <= 0.02 * kernel["RetransSegs"], (segments, kernel, missed)
     assert sum(p["lost_events"] for p in panes) == 0
-    assert len(events) == sum(f["events"] for f in flows)
-    assert sum(e["segments"] for e in events) == segments
-    assert {e["kind"] for e in events} == {"R"} and {e["pid"] for e in events} == {sender.pid}
+    # Tail-loss probes (L: only where tcp_send_loss_probe can be kprobed, as on distribution
+    # kernels) are logged but are not retransmits, so no flow counts them; a probe that resends
+    # data is also its own R event. Without that kprobe there are none.
+    kinds = {e["kind"] for e in events}
+    print(f"events by kind: { {k: sum(e['kind'] == k for e in events) for k in sorted(kinds)} }, "
+          f"flow events {sum(f['events'] for f in flows)}, dropped {sum(p['dropped'] for p in panes)}")
+    assert kinds <= {"R", "L"} and ("L" not in kinds or all("L" in p["kinds"] for p in panes)), kinds
+    resent = [e for e in events if e["kind"] == "R"]
+    assert sum(p["dropped"] for p in panes) == 0
+    assert len(resent) == sum(f["events"] for f in flows)
+    assert sum(e["segments"] for e in resent) == segments
+    assert {e["pid"] for e in events} == {sender.pid}
     # GSO: a retransmitted skb carries more than one segment, so the two numbers differ.
-    assert segments > len(events)
+    assert segments > len(resent)
+
+
+def recorded_events(path: Path) -> list[dict]:
+    """The retransmit events in a recording so far (complete lines only: it is being written)."""
+    text = path.read_text() if path.exists() else ""
+    lines = text.split("\n")[:-1]
+    return [e for p in retransmits([json.loads(line) for line in lines]) for e in p["events"]]
 
 
 def test_handshake_retransmits_syn_sent_and_synack(recording, host):
-    syn_port, ack_port, wait = 5320, 5321, "3.6"
+    syn_port, ack_port, wait = 5320, 5321, "4.5"
     host.run("iptables", "-A", "INPUT", "-p", "tcp", "--dport", str(syn_port), "--syn", "-j", "DROP")
     host.run("iptables", "-A", "INPUT", "-p", "tcp", "--dport", str(ack_port), "!", "--syn", "-j", "DROP")
-    with recording(6.5, "--probes", "socket_io,retransmits", interval=0.5) as rec:
+    # Records until both kinds have retransmitted twice (SYN and SYN-ACK timers fire at 1 s and
+    # 3 s), bounded: under emulation starting the processes alone can take seconds.
+    with recording(60, "--probes", "socket_io,retransmits", interval=0.5) as rec:
         listener = host.popen(
-            sys.executable, "-c", LISTENER, host.ip, str(ack_port), "5", stdout=subprocess.PIPE, text=True
+            sys.executable, "-c", LISTENER, host.ip, str(ack_port), "60", stdout=subprocess.PIPE, text=True
         )
         assert listener.stdout.readline().strip() == "listening"
         connectors = []
@@ -130,9 +154,17 @@ def test_handshake_retransmits_syn_sent_and_synack(recording, host):
                 stdout=subprocess.PIPE, text=True,
             )
             connectors.append((process, int(process.stdout.readline()), comm_of(process.pid)))
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            so_far = recorded_events(rec.path)
+            if sum(e["kind"] == "R" for e in so_far) >= 2 and sum(e["kind"] == "S" for e in so_far) >= 2:
+                break
+            time.sleep(0.5)
         for process, _, _ in connectors:
             process.wait(timeout=20)
-        frames = rec.finish()
+        rec.process.terminate()
+        frames = rec.finish(timeout=120)
+        listener.terminate()
     events = [e for p in retransmits(frames) for e in p["events"]]
 
     syn, syn_lport, syn_comm = connectors[0]

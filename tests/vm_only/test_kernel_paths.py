@@ -128,8 +128,23 @@ def test_socket_sizes_via_kprobes_count_every_syscall(recording, record_property
         assert buckets == expected, direction
 
 
+def recursion_misses() -> dict[str, int]:
+    """Runs the kernel skipped per loaded BPF program (bpftool's recursion_misses), by name."""
+    done = subprocess.run(["bpftool", "-j", "prog", "show"], capture_output=True, text=True, check=True)
+    misses: dict[str, int] = {}
+    for prog in json.loads(done.stdout):
+        name = f"{prog['type']}:{prog.get('name', '?')}"
+        misses[name] = misses.get(name, 0) + prog.get("recursion_misses", 0)
+    return misses
+
+
 def test_fq_latency_kprobes_agree_with_tracepoints(host, tmp_path, record_property):
-    """Both sources at once on the same paced traffic: same packets, same latency histogram."""
+    """Both sources at once on the same paced traffic: same packets, same latency histogram.
+
+    The generic tracepoints are attached raw: a kprobe or perf-tracepoint program is skipped
+    while another such program runs on the CPU (the shared bpf_prog_active guard), a raw
+    tracepoint program only while it runs itself. Any skip the kernel reports (bpftool's
+    recursion_misses) widens the packet tolerance by that many."""
     need_kprobes("fq_enqueue", "fq_dequeue")
     if not (kernel.tracepoint_exists("qdisc", "qdisc_enqueue") and kernel.tracepoint_exists("qdisc", "qdisc_dequeue")):
         pytest.skip("kernel without the qdisc tracepoints")
@@ -138,29 +153,40 @@ def test_fq_latency_kprobes_agree_with_tracepoints(host, tmp_path, record_proper
     wait_for_port(host, 5201)
     args = ("--probes", "qdisc_latency")
     (tmp_path / "kp").mkdir()
-    (tmp_path / "tp").mkdir()
-    with start_recording(tmp_path / "kp", 12.0, "--source", "kprobe", *args, interval=0.5) as kp:
-        with start_recording(tmp_path / "tp", 12.0, "--source", "tracepoint", *args, interval=0.5) as tp:
+    (tmp_path / "rt").mkdir()
+    # A recording's duration counts from its attach, and the second one compiles for tens of
+    # seconds under emulation: both run until stopped here, so both see all the traffic.
+    with start_recording(tmp_path / "kp", 600.0, "--source", "kprobe", *args, interval=0.5) as kp:
+        with start_recording(tmp_path / "rt", 600.0, "--source", "raw_tracepoint", *args, interval=0.5) as rt:
+            misses_before = recursion_misses()
             subprocess.run(["timeout", "30", "iperf3", "-c", host.ip, "-t", "3"], check=True, capture_output=True)
             time.sleep(0.5)  # fq drains
-            tp.process.terminate()
+            misses = {k: v - misses_before.get(k, 0) for k, v in recursion_misses().items()}
+            assert kp.process.poll() is None and rt.process.poll() is None, "a recording ended before the traffic"
+            rt.process.terminate()
             kp.process.terminate()
-            by_source = {"tracepoint": tp.finish(timeout=120), "kprobe": kp.finish(timeout=120)}
+            by_source = {"raw_tracepoint": rt.finish(timeout=120), "kprobe": kp.finish(timeout=120)}
+    print(f"recursion_misses during the traffic: {misses}")
     totals = {}
     for name, frames in by_source.items():
         assert report(record_property, "queues", frames) == {name}
-        rows = [q for f in frames for q in f["panes"]["queues"]["qdiscs"]
-                if q["ifname"] == host.host_if and q["kind"] == "fq"]
+        panes = [f["panes"]["queues"] for f in frames]
+        rows = [q for p in panes for q in p["qdiscs"] if q["ifname"] == host.host_if and q["kind"] == "fq"]
         hist = Histogram()
         for q in rows:
             hist = hist.merge(Histogram.from_record(q["latency_us"]["buckets"]))
         totals[name] = (sum(q["packets"] for q in rows), hist)
-        print(f"{name}: {totals[name][0]} packets, p50 {hist.percentile(0.5)} us, p99 {hist.percentile(0.99)} us")
-    (kp_packets, kp_hist), (tp_packets, tp_hist) = totals["kprobe"], totals["tracepoint"]
-    assert tp_packets > 1000
-    assert kp_packets == pytest.approx(tp_packets, rel=0.02)
-    assert kp_hist.percentile(0.5) == pytest.approx(tp_hist.percentile(0.5), rel=0.1)
-    assert kp_hist.percentile(0.99) == pytest.approx(tp_hist.percentile(0.99), rel=0.2)
+        print(f"{name}: {totals[name][0]} packets, missed {sum(q['missed'] for q in rows)} "
+              f"(pane {sum(p.get('missed', 0) for p in panes)}), dropped {sum(p.get('dropped', 0) for p in panes)}, "
+              f"p50 {hist.percentile(0.5)} us, p99 {hist.percentile(0.99)} us")
+    (kp_packets, kp_hist), (rt_packets, rt_hist) = totals["kprobe"], totals["raw_tracepoint"]
+    skipped = sum(v for k, v in misses.items() if k.startswith(("kprobe:fq_", "raw_tracepoint:qdisc_")))
+    assert rt_packets > 1000
+    assert abs(kp_packets - rt_packets) <= 0.02 * rt_packets + skipped, (kp_packets, rt_packets, misses)
+    # The same skbs timed from fq_enqueue's entry vs just after it returns: microseconds apart on
+    # latencies of tens of ms, plus interpolation inside a log2 bucket (measured: < 0.1% apart).
+    assert kp_hist.percentile(0.5) == pytest.approx(rt_hist.percentile(0.5), rel=0.1)
+    assert kp_hist.percentile(0.99) == pytest.approx(rt_hist.percentile(0.99), rel=0.2)
 
 
 def test_netem_loss_retransmits_match_retranssegs(recording, record_property):
