@@ -168,3 +168,20 @@ async def test_number_keys_switch_panes_and_focus_them():
         await pilot.pause()
         key = app.dashboard("TabbedContent").active
         assert app.focused is not None and app.pane(key) in app.focused.ancestors_with_self
+
+
+async def test_a_huge_interval_draws_only_the_top_rows_but_filters_all():
+    from nettop.panes.table import MAX_TABLE_ROWS
+
+    many = [conn(10_000 + i, f"w{i}", i, 0, rport=20_000 + i) for i in range(MAX_TABLE_ROWS + 300)]
+    app = NettopApp(ScriptedSource([frame(*many)], live("tcp")), autopoll=False)
+    async with app.run_test(size=(120, 30)) as pilot:
+        app.accept_frame(app.source.poll())
+        await pilot.pause()
+        rows = table_rows(app)
+        assert len(rows) == MAX_TABLE_ROWS and rows[0][1] == f"w{len(many) - 1}"  # the busiest first
+        summary = str(app.query_one("#tcp-summary", Static).render())
+        assert f"{len(many)} connections ({MAX_TABLE_ROWS} shown)" in summary
+        app.pane("tcp").set_filter("w3")  # w3, w30..w39, w300..w399: found beyond the cap too
+        await pilot.pause()
+        assert len(table_rows(app)) == 111

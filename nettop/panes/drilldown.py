@@ -8,6 +8,7 @@ so a replayed recording gives the same rows as the live run did.
 
 from __future__ import annotations
 
+import functools
 import socket
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
@@ -25,8 +26,10 @@ HISTORY_KEYS = 4096
 Endpoints = tuple[str, int, str, int]  # laddr, lport, raddr, rport
 
 
+@functools.lru_cache(maxsize=4096)
 def service_name(port: int) -> str:
-    """/etc/services' name for a TCP port (a file read, never the network), or ""."""
+    """/etc/services' name for a TCP port (a file read, never the network), or "".
+    Cached: the file is read per call, and every connection asks every interval."""
     try:
         return socket.getservbyport(port, "tcp")
     except (OSError, OverflowError):

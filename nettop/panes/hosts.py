@@ -32,7 +32,7 @@ from nettop.panes.drilldown import (
 )
 from nettop.panes.resolver import Resolver
 from nettop.panes.socket_detail import SocketDetailScreen
-from nettop.panes.table import Column, SortableTablePane, cursor_key, sync_table
+from nettop.panes.table import MAX_TABLE_ROWS, Column, SortableTablePane, cursor_key, sync_table
 from nettop.panes.text import human_rate, inert, rate
 
 
@@ -167,7 +167,7 @@ class HostsPane(SortableTablePane):
             shown.sort(key=lambda r: self.group_history.retransmits((self.grouping, r.key)), reverse=self.sort_reverse)
         else:
             shown.sort(key=column.sort_key, reverse=self.sort_reverse)
-        return shown
+        return shown[:MAX_TABLE_ROWS]
 
     def name_of(self, row: GroupRow) -> str:
         if self.grouping != "host" or not self.resolve_names:
