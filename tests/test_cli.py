@@ -95,7 +95,7 @@ def test_ebpf_flag_prints_the_programs():
     assert result.returncode == 0
     source = kernel_socket_source()
     assert f"/* ---- socket_io: {source} ---- */" in result.stdout
-    handler = {"raw_tracepoint": "RAW_TRACEPOINT_PROBE(sock_send_length)", "kprobe": "int kretprobe__"}[source]
+    handler = {"raw_tracepoint": "RAW_TRACEPOINT_PROBE(sock_send_length)", "kprobe": "int on_send_return("}[source]
     assert handler in result.stdout
 
 

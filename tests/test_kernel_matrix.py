@@ -33,8 +33,10 @@ def test_kprobe_route_prefers_sock_sendmsg_internals():
 @pytest.mark.parametrize("send", ["__sock_sendmsg", "sock_sendmsg"])
 def test_kprobe_text_hooks_one_send_function(send):
     text = bpf_text("kprobe", send_function=send)
-    assert f"int kprobe__{send}(" in text and f"int kretprobe__{send}(" in text
-    assert text.count("kprobe__") == text.count("kretprobe__") == 2  # send and recv: no double counting
+    assert f"attached by SocketIoProbe.start() to {send} and sock_recvmsg" in text
+    # attached explicitly (with enough kretprobe instances), never auto-attached by name
+    assert "kprobe__" not in text
+    assert text.count("int on_send_") == text.count("int on_recv_") == 2  # entry and return: no double counting
     assert "log2_slot(" in text and "bpf_log2l(ret)" not in text
 
 

@@ -30,7 +30,7 @@ def test_bpf_text_per_source(source):
         assert "TRACEPOINT_PROBE(sock, sock_send_length)" in text and "kprobe__" not in text
         assert "#define OFF_SK_PROTOCOL" not in text
     else:
-        assert "kretprobe__sock_recvmsg" in text and "TRACEPOINT_PROBE" not in text
+        assert "int on_recv_return(" in text and "TRACEPOINT_PROBE" not in text
         assert f"#define OFF_SOCKET_SK {btf.offsetof('socket', 'sk')}" in text
 
 

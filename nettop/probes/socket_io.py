@@ -235,11 +235,16 @@ static __always_inline int finish(struct pt_regs *ctx, const int dir)
     return 0;
 }
 
-int kprobe__%(send)s(struct pt_regs *ctx, void *sock) { return remember(sock, 0); }
-int kretprobe__%(send)s(struct pt_regs *ctx) { return finish(ctx, DIR_TX); }
-int kprobe__sock_recvmsg(struct pt_regs *ctx, void *sock, void *msg, int flags) { return remember(sock, flags); }
-int kretprobe__sock_recvmsg(struct pt_regs *ctx) { return finish(ctx, DIR_RX); }
+/* attached by SocketIoProbe.start() to %(send)s and sock_recvmsg */
+int on_send_entry(struct pt_regs *ctx, void *sock) { return remember(sock, 0); }
+int on_send_return(struct pt_regs *ctx) { return finish(ctx, DIR_TX); }
+int on_recv_entry(struct pt_regs *ctx, void *sock, void *msg, int flags) { return remember(sock, flags); }
+int on_recv_return(struct pt_regs *ctx) { return finish(ctx, DIR_RX); }
 """
+
+#: kretprobe instances per hook: recvmsg blocks, and each caller inside it holds one; the
+#: kernel's default (10 on a 2-CPU machine) silently misses returns on a busy server.
+KRETPROBE_MAXACTIVE = 4096
 
 
 def bpf_text(source: str, max_sockets: int = DEFAULT_MAX_SOCKETS, btf=None, send_function: str = "__sock_sendmsg") -> str:
@@ -351,7 +356,13 @@ class SocketIoProbe(Probe):
         return bpf_text(source.name, self.max_sockets, send_function=source.hooks[0].target)
 
     def start(self) -> None:
-        self._bpf = load_bpf(self.program_text())  # BCC auto-attaches the named probe functions
+        self._bpf = load_bpf(self.program_text())  # BCC auto-attaches tracepoint handlers
+        if self.source is not None and self.source.name == "kprobe":
+            send, recv = (h.target for h in self.source.hooks)
+            hooks = ((send, "on_send_entry", "on_send_return"), (recv, "on_recv_entry", "on_recv_return"))
+            for function, entry, ret in hooks:
+                self._bpf.attach_kprobe(event=function.encode(), fn_name=entry.encode())
+                self._bpf.attach_kretprobe(event=function.encode(), fn_name=ret.encode(), maxactive=KRETPROBE_MAXACTIVE)
         self._drainer = BatchDrainer(self._bpf["stats"])
 
     def poll(self, interval: float) -> Mapping[str, Any]:
