@@ -126,3 +126,34 @@ def test_a_probe_note_shows_in_its_live_status():
         "live (fake); partly unavailable: no L events: kprobe:tcp_send_loss_probe unavailable"
     )
     source.close()
+
+
+def test_counter_delta_reports_each_intervals_increase_and_close_detaches_once():
+    class FakeCounter:
+        def __init__(self):
+            self.per_cpu = [0, 0]
+
+        def getvalue(self, index):
+            return self.per_cpu
+
+    class FakeBpf:
+        def __init__(self):
+            self.tables = {"dropped": FakeCounter()}
+            self.cleanups = 0
+
+        def __getitem__(self, name):
+            return self.tables[name]
+
+        def cleanup(self):
+            self.cleanups += 1
+
+    probe = FakeProbe("p", ("tcp",))
+    bpf = probe._bpf = FakeBpf()
+    bpf.tables["dropped"].per_cpu = [3, 4]
+    assert probe.counter_delta("dropped") == 7
+    bpf.tables["dropped"].per_cpu = [5, 4]
+    assert probe.counter_delta("dropped") == 2
+    assert probe.counter_delta("dropped") == 0
+    Probe.close(probe)
+    Probe.close(probe)
+    assert bpf.cleanups == 1 and probe._bpf is None

@@ -135,6 +135,9 @@ class Probe(abc.ABC):
         self.source: EventSource | None = None
         #: what the chosen source cannot do here (a degraded mode), set by select()
         self.note: str | None = None
+        #: the loaded BCC program, if the probe has one (close() detaches it)
+        self._bpf: Any = None
+        self._counter_totals: dict[tuple[str, int], int] = {}
 
     def select(self) -> EventSource:
         self.source = choose_source(self.sources, self.forced_source)
@@ -152,8 +155,19 @@ class Probe(abc.ABC):
     def poll(self, interval: float) -> Mapping[str, Any]:
         """Drain the kernel maps: one snapshot per pane key, covering the last interval."""
 
+    def counter_delta(self, table: str, index: int = 0) -> int:
+        """This interval's change of a cumulative per-CPU counter (drops, lost events) in the
+        probe's program: counters are never reset in the kernel, so no increment is lost."""
+        total = sum(self._bpf[table].getvalue(index))
+        delta = total - self._counter_totals.get((table, index), 0)
+        self._counter_totals[(table, index)] = total
+        return delta
+
     def close(self) -> None:
         """Detach everything. Safe to call twice or before start()."""
+        if self._bpf is not None:
+            self._bpf.cleanup()
+            self._bpf = None
 
 
 _COMPILE_LOCK = threading.Lock()

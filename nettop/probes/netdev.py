@@ -497,8 +497,6 @@ class NetdevProbe(Probe):
         super().__init__(forced_source)
         self.max_devices = max_devices
         self.max_inflight = max_inflight
-        self._bpf = None
-        self._dropped_total = 0
 
     def program_text(self) -> str:
         source = self.source or self.select()
@@ -512,11 +510,4 @@ class NetdevProbe(Probe):
         entries = [
             merge_entry(bytes(v) for v in value) for _, value in self._bpf["devices"].items_lookup_and_delete_batch()
         ]
-        dropped_now = sum(self._bpf["dropped"].getvalue(0))
-        dropped, self._dropped_total = dropped_now - self._dropped_total, dropped_now
-        return build_snapshots(entries, self.source.name, dropped)
-
-    def close(self) -> None:
-        if self._bpf is not None:
-            self._bpf.cleanup()
-            self._bpf = None
+        return build_snapshots(entries, self.source.name, self.counter_delta("dropped"))

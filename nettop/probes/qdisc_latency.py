@@ -499,7 +499,6 @@ class QdiscLatencyProbe(Probe):
         self.max_inflight = max_inflight
         self.lister = lister or QdiscLister()
         self.kinds: tuple[str, ...] = ()
-        self._bpf = None
         self._drain = Drain()
         self._deltas = CounterDeltas()
         self._netns = own_netns()
@@ -534,9 +533,7 @@ class QdiscLatencyProbe(Probe):
         return {"queues": build_snapshot(entries, netlink, stats, self._netns, self.source.name, dropped, missed)}
 
     def close(self) -> None:
-        if self._bpf is not None:
-            self._bpf.cleanup()
-            self._bpf = None
+        super().close()
         self.lister.close()
 
 

@@ -715,7 +715,6 @@ class RetransmitsProbe(Probe):
         self.ring_pages = ring_pages
         self.loss_probes = False
         self._read_counters = counters
-        self._bpf = None
         self._pending: list[dict[str, Any]] = []
         self._counts = [0, 0, 0]
         self._last_counters: dict[str, int] = {}
@@ -814,8 +813,3 @@ class RetransmitsProbe(Probe):
             lost, dropped, failed, missed,
         )
         return {"retransmits": snapshot}
-
-    def close(self) -> None:
-        if self._bpf is not None:
-            self._bpf.cleanup()
-            self._bpf = None

@@ -348,8 +348,6 @@ class SocketIoProbe(Probe):
         super().__init__(forced_source)
         self.max_sockets = max_sockets
         self.owners = owners if owners is not None else SocketOwners()
-        self._bpf = None
-        self._dropped_total = 0
 
     def program_text(self) -> str:
         source = self.source or self.select()
@@ -375,11 +373,4 @@ class SocketIoProbe(Probe):
             entries.append((tgid, value, _lanes(values[start : start + _HIST_BYTES])))
             if value[_FAMILY]:
                 self.owners.note(sk, tgid, _decode_comm(value[-1]))
-        dropped_now = sum(self._bpf["dropped"].getvalue(0))  # per-CPU counter: cheap to bump
-        dropped, self._dropped_total = dropped_now - self._dropped_total, dropped_now
-        return build_snapshots(entries, self.source.name, dropped)
-
-    def close(self) -> None:
-        if self._bpf is not None:
-            self._bpf.cleanup()
-            self._bpf = None
+        return build_snapshots(entries, self.source.name, self.counter_delta("dropped"))

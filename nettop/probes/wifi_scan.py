@@ -589,9 +589,7 @@ class WifiScanProbe(Probe):
         self.ring_pages = ring_pages
         self.max_radios = max_radios
         self.assembler = ScanAssembler(radios)
-        self._bpf = None
         self._pending: list[dict[str, Any]] = []
-        self._lost = 0
 
     def select(self) -> EventSource:
         try:
@@ -623,12 +621,6 @@ class WifiScanProbe(Probe):
         to_wall = monotonic_to_wall(now_ns, time.time())
         self.assembler.feed(events, to_wall)
         done, under_way = self.assembler.take(now_ns, to_wall)
-        lost_total = sum(self._bpf["counts"].getvalue(0))
-        lost, self._lost = lost_total - self._lost, lost_total
+        lost = self.counter_delta("counts")
         dropped, self.assembler.dropped = self.assembler.dropped, 0
         return {"wifi": WifiSnapshot(self.source.name, lost, done, under_way, dropped)}
-
-    def close(self) -> None:
-        if self._bpf is not None:
-            self._bpf.cleanup()
-            self._bpf = None
