@@ -53,17 +53,21 @@ class Transfer:
         assert self.sender_rows() and self.receiver_rows()
 
 
-def transfer(recording, server: subprocess.Popen, server_host, address: str, port: int) -> Transfer:
-    """A known transfer to `address` while `nettop record` runs; `server` is iperf3 -s -1."""
-    with recording(6.0, "--probes", "socket_io") as rec:
+def transfer(
+    recording, server: subprocess.Popen, server_host, address: str, port: int, *record_args: str,
+    duration: float = 6.0, timeout: float = 30,
+) -> Transfer:
+    """A known transfer to `address` while `nettop record --probes socket_io` runs; `server`
+    is iperf3 -s -1. Slow kernels (the VM) pass a longer duration and timeout."""
+    with recording(duration, "--probes", "socket_io", *record_args) as rec:
         wait_for_port(server_host, port)
         client = subprocess.Popen(
             ["iperf3", "-c", address, "-p", str(port), "-n", str(TRANSFER), "-J"],
             stdout=subprocess.PIPE, text=True,
         )
-        out, _ = client.communicate(timeout=30)
+        out, _ = client.communicate(timeout=timeout)
         server.wait(timeout=10)
-        frames = rec.finish()
+        frames = rec.finish(timeout=4 * timeout)
     return Transfer(frames, json.loads(out), client.pid, server.pid, port)
 
 

@@ -23,7 +23,7 @@ from nettop.model.histogram import Histogram, log2_bounds, log2_slot
 from nettop.probes.retransmits import counter_deltas, parse_counters
 from test_retransmits_integration import RECEIVER, SENDER, retransmits
 from test_sizes_integration import summed
-from test_tcp_integration import TRANSFER, connection_bytes
+from test_tcp_integration import transfer
 
 pytestmark = pytest.mark.root
 
@@ -58,22 +58,12 @@ def report(record_property, pane: str, frames) -> set[str]:
 def test_tcp_throughput_via_kprobes_matches_iperf3(recording, record_property):
     need_kprobes("sock_recvmsg")
     port = 5311
-    with recording(8.0, "--source", "kprobe", "--probes", "socket_io") as rec:
-        server = subprocess.Popen(["iperf3", "-s", "-1", "-p", str(port)], stdout=subprocess.DEVNULL)
-        wait_for_port(None, port)
-        client = subprocess.Popen(["iperf3", "-c", "127.0.0.1", "-p", str(port), "-n", str(TRANSFER), "-J"],
-                                  stdout=subprocess.PIPE, text=True)
-        out, _ = client.communicate(timeout=60)
-        server.wait(timeout=10)
-        frames = rec.finish(timeout=120)
-    assert report(record_property, "tcp", frames) == {"kprobe"}
-    result = json.loads(out)
-    lport = result["start"]["connected"][0]["local_port"]
-    sent, received = result["end"]["sum_sent"]["bytes"], result["end"]["sum_received"]["bytes"]
-    print(f"iperf3 sent {sent} received {received}")
-    assert connection_bytes(frames, client.pid, lport, port, "tx_bytes") == pytest.approx(sent, rel=0.01)
-    assert connection_bytes(frames, server.pid, port, lport, "rx_bytes") == pytest.approx(received, rel=0.01)
-    assert all(f["panes"]["tcp"]["dropped"] == 0 for f in frames)
+    server = subprocess.Popen(["iperf3", "-s", "-1", "-p", str(port)], stdout=subprocess.DEVNULL)
+    t = transfer(recording, server, None, "127.0.0.1", port, "--source", "kprobe", duration=8.0, timeout=60)
+    assert report(record_property, "tcp", t.frames) == {"kprobe"}
+    print(f"iperf3 sent {t.result['end']['sum_sent']['bytes']} received {t.result['end']['sum_received']['bytes']}")
+    t.assert_bytes_match_iperf3()
+    assert all(f["panes"]["tcp"]["dropped"] == 0 for f in t.frames)
 
 
 #: One UDP datagram size per system call pair, so each call lands in its own log2 bucket:
