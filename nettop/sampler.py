@@ -103,10 +103,11 @@ class LiveSource:
         interval = max(now - self._last_poll, 1e-9)
         self._last_poll = now
         panes: dict = {}
-        for probe, status in self.probe_statuses().items():
-            if status.state is not ProbeState.LIVE:
-                continue
+        live = [probe for probe, status in self.probe_statuses().items() if status.state is ProbeState.LIVE]
+        for probe in sorted(live, key=lambda p: bool(p.follows)):  # followers after those they follow
             try:
+                if probe.follows:
+                    probe.follow({key: panes[key] for key in probe.follows if key in panes})
                 snapshots = probe.poll(interval)
             except Exception as exc:
                 self._set(probe, ProbeStatus(ProbeState.UNAVAILABLE, reason=f"poll failed: {exc}"))

@@ -92,6 +92,26 @@ def test_two_probes_feeding_one_pane_are_merged():
     source.close()
 
 
+def test_a_follower_polls_after_the_probes_it_follows_and_sees_their_snapshots():
+    class Follower(FakeProbe):
+        follows = ("tcp",)
+
+        def follow(self, snapshots):
+            self.seen = dict(snapshots)
+
+    follower = Follower("tcp_info", ("sockets",), payload={"sockets": Part("s")})
+    tcp = FakeProbe("socket_io", ("tcp",), payload={"tcp": Part("conns")})
+    source = LiveSource([follower, tcp])  # listed first, polled last
+    source.start()
+    source.wait_attached(timeout=5)
+    source.poll()
+    assert follower.seen == {"tcp": tcp.payload["tcp"]}
+    tcp.payload = {}
+    source.poll()
+    assert follower.seen == {}  # the followed pane had nothing: the follower is told so
+    source.close()
+
+
 def test_socket_owners_are_bounded_and_forget_the_oldest():
     owners = SocketOwners(capacity=2)
     owners.note(1, 100, "a")

@@ -110,6 +110,26 @@ def test_retransmits_from_the_retransmits_pane_else_tcp_info():
     assert from_info[B].retransmits == 7 and from_info[A].retransmits == 0
 
 
+def test_service_names_come_from_the_services_file_read_once(tmp_path):
+    from nettop.panes.drilldown import _tcp_services
+
+    services = tmp_path / "services"
+    services.write_text("# comment\nssh\t\t22/tcp\t\t\t# SSH\nsyslog\t\t514/udp\nshell\t\t514/tcp\t\tcmd\n"
+                        "http\t\t80/tcp\t\twww\nhttp-alt\t80/tcp\nbroken\tx/tcp\n")
+    assert _tcp_services(str(services)) == {22: "ssh", 514: "shell", 80: "http"}  # the first name of a port wins
+    assert _tcp_services(str(tmp_path / "absent")) == {}
+
+
+def test_socket_history_keeps_the_busiest_sockets_when_more_than_it_can_hold():
+    from nettop.panes.drilldown import record_frame
+
+    many = [conn(400, "load", B, 5201, 41000 + i, 0, 100_000 - i) for i in range(50)]  # busiest listed first
+    groups, sockets = TrafficHistory(), TrafficHistory(capacity=10)
+    record_frame(frame(connections=many), {}, groups, sockets)
+    kept = sorted(key[1] for key in sockets.keys())
+    assert kept == list(range(41000, 41010))  # the ten with the most bytes, not the last ten listed
+
+
 def test_history_window_and_sparkline():
     history = TrafficHistory(window=60)
     for i in range(60):

@@ -12,6 +12,7 @@ from nettop.probes import netdev
 from nettop.probes.base import choose_source
 from nettop.probes.netdev import (
     ENTRY_SIZE,
+    HARDWARE,
     KPROBE,
     POINTS,
     RAW_TRACEPOINT,
@@ -103,7 +104,7 @@ def test_bpf_text_without_btf_falls_back_to_header_offsets(monkeypatch):
 
 
 def test_value_layout_is_a_multiple_of_eight():
-    assert ENTRY_SIZE == 744 and ENTRY_SIZE % 8 == 0  # per-CPU map values must be
+    assert ENTRY_SIZE == 752 and ENTRY_SIZE % 8 == 0  # per-CPU map values must be
 
 
 def test_source_choice_names_what_is_missing(monkeypatch):
@@ -115,7 +116,7 @@ def test_source_choice_names_what_is_missing(monkeypatch):
 
 
 def cpu_value(bytes_=(0, 0, 0, 0), errors=(0, 0, 0, 0), slots=None, tx_packets=0, tx_slots=None, max_ns=0,
-              ifindex=0, netns=0, name=b""):
+              ifindex=0, netns=0, name=b"", hardware=0):
     """One CPU's copy of a struct dev_entry, as the map returns it."""
     hist = [0] * (4 * SLOTS)
     for (point, slot), n in (slots or {}).items():
@@ -124,12 +125,12 @@ def cpu_value(bytes_=(0, 0, 0, 0), errors=(0, 0, 0, 0), slots=None, tx_packets=0
     for slot, n in (tx_slots or {}).items():
         tx_hist[slot] = n
     tx = STATS.pack(tx_packets, 0, max_ns, *tx_hist, ifindex, netns, 0, 0, name.ljust(16, b"\0"))
-    return tx + SIZES.pack(*bytes_, *errors, *hist)
+    return tx + SIZES.pack(*bytes_, *errors, *hist) + HARDWARE.pack(hardware)
 
 
 def test_per_cpu_values_sum_into_both_parts_with_the_creators_identity():
     first = cpu_value(bytes_=(0, 2084, 0, 0), slots={("stack_send", 11): 2}, tx_packets=2,
-                      ifindex=7, netns=99, name=b"veth0")
+                      ifindex=7, netns=99, name=b"veth0", hardware=1)
     second = cpu_value(bytes_=(0, 65536, 0, 1042), errors=(0, 0, 0, 3),
                        slots={("stack_send", 17): 1, ("nic_send", 11): 1}, tx_packets=44,
                        tx_slots={log2_slot(12): 40}, max_ns=20_000)
@@ -141,7 +142,7 @@ def test_per_cpu_values_sum_into_both_parts_with_the_creators_identity():
     assert (device.nic_send.count, device.nic_send.errors) == (1, 3)
     assert device.stack_recv.count == device.nic_recv.count == 0
     (tx,) = snaps["queues"].devices
-    assert (tx.ifname, tx.ifindex, tx.netns, tx.packets) == ("veth0", 7, 99, 46)
+    assert (tx.ifname, tx.ifindex, tx.netns, tx.packets, tx.hardware) == ("veth0", 7, 99, 46, True)
     assert tx.latency.histogram.buckets == ((8, 16, 40),) and tx.latency.max_us == 20.0  # 12 µs
     assert snaps["sizes"].dropped == snaps["queues"].dropped == 1
     assert snaps["sizes"].source == snaps["queues"].source == "tracepoint"
@@ -163,6 +164,7 @@ def test_device_reallocated_at_one_address_merges_and_no_identity_is_skipped():
     (sizes,) = snaps["sizes"].devices
     (tx,) = snaps["queues"].devices
     assert (sizes.ifname, sizes.nic_recv.count, tx.packets) == ("if4", 3, 3)
+    assert not tx.hardware  # no CPU's copy says hardware: a virtual device, transmits not timed
 
 
 def test_module_docstring():

@@ -159,3 +159,5 @@ def test_device_rows_and_noqueue(host, recording):
     assert qdiscs and all(q["kind"] == "noqueue" and q["packets"] == 0 for q in qdiscs)
     devices = [d for f in frames for d in f["panes"]["queues"]["devices"] if d["ifname"] == host.host_if]
     assert sum(d["packets"] for d in devices) > 10_000
+    # a veth has no parent bus device: counted, never timed (its "completion" is the peer's reader)
+    assert all(d["hardware"] is False and not d["latency_us"]["buckets"] for d in devices)

@@ -80,6 +80,46 @@ def test_closed_socket_reported_once_with_its_last_counters():
     assert not any(s.closed for s in reported)
 
 
+def test_lookup_mode_takes_a_baseline_for_sockets_it_did_not_follow_before():
+    tracker = SocketTracker(max_sockets=10)
+    tracker.update([sock(1, 1000, 5000)])
+    reported, seen, skipped, idle = tracker.update([sock(1, 1500, 9000), sock(2, 10_000, 20_000)], complete=False)
+    by_cookie = {s.cookie: s for s in reported}
+    assert (by_cookie[1].rx_bytes, by_cookie[1].tx_bytes) == (500, 4000)
+    # socket 2 may be old: its lifetime counters are not this interval's, but its tcp_info is reported
+    assert (by_cookie[2].rx_bytes, by_cookie[2].tx_bytes, by_cookie[2].bytes_acked) == (0, 0, 20_000)
+    reported, *_ = tracker.update([sock(1, 1500, 9000), sock(2, 10_000, 26_000)], complete=False)
+    assert [(s.cookie, s.tx_bytes, s.closed) for s in reported] == [(2, 6000, False)]
+    assert [s.cookie for s in tracker.reported()] == [2]  # 1 went quiet: no longer followed
+    reported, *_ = tracker.update([], complete=False)  # 2 was asked for again and not found
+    assert [(s.cookie, s.closed) for s in reported] == [(2, True)]
+
+
+def test_following_the_tcp_pane_picks_its_busiest_connections():
+    from nettop.model.tcp import TcpConnection, TcpSnapshot
+    from nettop.probes.tcp_info import TcpInfoProbe
+
+    probe = TcpInfoProbe(max_sockets=2)
+    conns = [TcpConnection(10 + i, "app", 4, "10.0.0.1", 40000 + i, "10.0.0.2", 443, i * 100, 0) for i in range(5)]
+    conns.append(TcpConnection(99, "fork", 4, "10.0.0.1", 40004, "10.0.0.2", 443, 1, 0))  # a second owner of 40004
+    probe.follow({"tcp": TcpSnapshot("raw_tracepoint", 0, tuple(conns))})
+    assert probe._busiest == [(4, "10.0.0.1", 40004, "10.0.0.2", 443), (4, "10.0.0.1", 40003, "10.0.0.2", 443)]
+    assert probe._beyond_bound == 3
+    probe.follow({})
+    assert probe._busiest is None  # no TCP pane: back to dumping
+
+
+def test_sockstat_inuse_is_read(tmp_path):
+    from nettop.probes.tcp_info import TcpInfoProbe
+
+    stat = tmp_path / "sockstat"
+    stat.write_text("sockets: used 20123\nTCP: inuse 20006 orphan 0 tw 3 alloc 20010 mem 5\nUDP: inuse 3 mem 1\n")
+    assert TcpInfoProbe(sockstat=str(stat)).sockets_in_use() == 20006
+    stat.write_text("garbage\n")
+    assert TcpInfoProbe(sockstat=str(stat)).sockets_in_use() is None
+    assert TcpInfoProbe(sockstat=str(tmp_path / "absent")).sockets_in_use() is None
+
+
 def test_route_cache_looks_up_once_per_ttl():
     now = [0.0]
     asked = []
@@ -156,3 +196,49 @@ def test_own_sock_diag_decoder_agrees_with_pyroute2():
         reference.close()
         for s in (*ends, *peers, server):
             s.close()
+
+
+@pytest.mark.root
+def test_lookup_mode_follows_the_tcp_pane_on_real_sockets():
+    """Beyond census_max sockets the probe asks sock_diag for the followed connections only."""
+    from nettop.model.tcp import TcpConnection, TcpSnapshot
+    from nettop.probes.tcp_info import TcpInfoProbe
+
+    probe = TcpInfoProbe(census_max=0)  # always beyond: lookup mode whenever a TCP pane is followed
+    probe.select()
+    probe.start()
+    server = socket.create_server(("127.0.0.1", 0))
+    quiet_client = socket.create_connection(server.getsockname())
+    quiet_peer, _ = server.accept()
+    client = socket.create_connection(server.getsockname())
+    peer, _ = server.accept()
+
+    def follow(*conns):
+        rows = [TcpConnection(1, "t", 4, "127.0.0.1", c.getsockname()[1], "127.0.0.1", c.getpeername()[1], 0, n)
+                for c, n in conns]
+        probe.follow({"tcp": TcpSnapshot("raw_tracepoint", 0, tuple(rows))})
+
+    try:
+        follow((client, 1))
+        probe.poll(1.0)  # the tracker's baseline
+        follow((client, 1))
+        first = probe.poll(1.0)["sockets"]
+        assert first.sockets == () and (first.seen, first.idle) == (1, 1)  # only the followed one asked: quiet
+        client.sendall(b"x" * 50_000)
+        got = 0
+        while got < 50_000:
+            got += len(peer.recv(1 << 20))
+        follow((client, 50_000), (quiet_client, 0))
+        second = {s.lport: s for s in probe.poll(1.0)["sockets"].sockets}
+        assert second[client.getsockname()[1]].tx_bytes == 50_000
+        assert second[quiet_client.getsockname()[1]].tx_bytes == 0  # first looked up: a baseline only
+        lport = client.getsockname()[1]
+        client.close()
+        peer.close()
+        follow()
+        closed = [s for s in probe.poll(1.0)["sockets"].sockets if s.closed]
+        assert lport in {s.lport for s in closed}  # asked again because reported last time: gone
+    finally:
+        for s in (quiet_client, quiet_peer, server):
+            s.close()
+        probe.close()

@@ -160,6 +160,7 @@ class DeviceLatency:
     netns: int = 0
     packets: int = 0  # packets handed to the driver (GSO segments counted)
     latency: Latency = Latency()  # those whose skb was consumed in the interval
+    hardware: bool = True  # False: a virtual device (lo, veth, bridge), whose transmits are not timed
 
     @property
     def key(self) -> tuple:
@@ -167,7 +168,8 @@ class DeviceLatency:
 
     def merge(self, other: DeviceLatency) -> DeviceLatency:
         return DeviceLatency(
-            self.ifname, self.ifindex, self.netns, self.packets + other.packets, self.latency.merge(other.latency)
+            self.ifname, self.ifindex, self.netns, self.packets + other.packets, self.latency.merge(other.latency),
+            self.hardware and other.hardware,
         )
 
     def to_record(self) -> dict[str, Any]:
@@ -177,6 +179,7 @@ class DeviceLatency:
             "netns": self.netns,
             "packets": self.packets,
             "latency_us": self.latency.to_record(),
+            "hardware": self.hardware,
         }
 
     @classmethod
@@ -187,6 +190,7 @@ class DeviceLatency:
             int(data.get("netns", 0)),
             int(data.get("packets", 0)),
             Latency.from_record(data.get("latency_us", {})),
+            bool(data.get("hardware", True)),
         )
 
 

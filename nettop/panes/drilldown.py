@@ -9,10 +9,10 @@ so a replayed recording gives the same rows as the live run did.
 from __future__ import annotations
 
 import functools
-import socket
+import heapq
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from nettop.model.frame import Frame
 from nettop.panes.text import endpoint, rate, sparkline
@@ -26,14 +26,30 @@ HISTORY_KEYS = 4096
 Endpoints = tuple[str, int, str, int]  # laddr, lport, raddr, rport
 
 
-@functools.lru_cache(maxsize=4096)
-def service_name(port: int) -> str:
-    """/etc/services' name for a TCP port (a file read, never the network), or "".
-    Cached: the file is read per call, and every connection asks every interval."""
+SERVICES_FILE = "/etc/services"
+
+
+@functools.lru_cache(maxsize=1)
+def _tcp_services(path: str = SERVICES_FILE) -> dict[int, str]:
+    """/etc/services' TCP names by port, read once: getservbyport reads the whole file per
+    call, and 10,000 connections bring as many remote ports every interval."""
+    names: dict[int, str] = {}
     try:
-        return socket.getservbyport(port, "tcp")
-    except (OSError, OverflowError):
-        return ""
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                fields = line.split("#", 1)[0].split()
+                if len(fields) >= 2 and fields[1].endswith("/tcp"):
+                    port = fields[1][:-4]
+                    if port.isdigit():
+                        names.setdefault(int(port), fields[0])
+    except OSError:
+        pass
+    return names
+
+
+def service_name(port: int) -> str:
+    """/etc/services' name for a TCP port (a file, never the network), or ""."""
+    return _tcp_services().get(port, "")
 
 
 @dataclass(frozen=True)
@@ -109,36 +125,50 @@ def retransmit_segments(frame: Frame) -> list[tuple[Endpoints, int | None, int]]
 
 
 def build_groups(frame: Frame, grouping: str) -> dict[str, GroupRow]:
+    return build_all_groups(frame)[grouping]
+
+
+def build_all_groups(frame: Frame) -> dict[str, dict[str, GroupRow]]:
+    """Every grouping of one frame, in one pass over its connections (10,000 connections
+    made three passes the bulk of the UI's time)."""
     tcp = frame.panes.get("tcp")
-    groups: dict[str, GroupRow] = {}
+    by_host: dict[str, GroupRow] = {}
+    by_process: dict[str, GroupRow] = {}
+    by_port: dict[str, GroupRow] = {}
     for c in tcp.connections if tcp else ():
-        key = group_key(c, grouping)
-        row = groups.get(key)
-        if row is None:
-            row = groups[key] = GroupRow(key, group_label(key, grouping, c.comm))
-        row.connections.add(endpoints_of(c))
-        row.rx_bytes += c.rx_bytes
-        row.tx_bytes += c.tx_bytes
-        row.processes[c.pid] = c.comm
-        row.hosts.add(c.raddr)
-    known = owners(frame)
-    for ends, pid, segments in retransmit_segments(frame):
+        ends = (c.laddr, c.lport, c.raddr, c.rport)
+        pid = str(c.pid)
+        port = str(c.rport)
+        for groups, key, grouping in ((by_host, c.raddr, "host"), (by_process, pid, "process"), (by_port, port, "port")):
+            row = groups.get(key)
+            if row is None:
+                row = groups[key] = GroupRow(key, group_label(key, grouping, c.comm))
+            row.connections.add(ends)
+            row.rx_bytes += c.rx_bytes
+            row.tx_bytes += c.tx_bytes
+            row.processes[c.pid] = c.comm
+            row.hosts.add(c.raddr)
+    all_groups = {"host": by_host, "process": by_process, "port": by_port}
+    retransmits = retransmit_segments(frame)
+    known = owners(frame) if retransmits else {}
+    for ends, pid, segments in retransmits:
         if pid is None and ends in known:
             pid = known[ends][0]
-        if grouping == "host":
-            key = ends[2]
-        elif grouping == "port":
-            key = str(ends[3])
-        elif pid is not None:
-            key = str(pid)
-        else:
-            continue
-        if key not in groups:
-            comm = known.get(ends, (None, ""))[1]
-            groups[key] = GroupRow(key, group_label(key, grouping, comm))
-            groups[key].hosts.add(ends[2])
-        groups[key].retransmits += segments
-    return groups
+        for grouping, groups in all_groups.items():
+            if grouping == "host":
+                key = ends[2]
+            elif grouping == "port":
+                key = str(ends[3])
+            elif pid is not None:
+                key = str(pid)
+            else:
+                continue
+            if key not in groups:
+                comm = known.get(ends, (None, ""))[1]
+                groups[key] = GroupRow(key, group_label(key, grouping, comm))
+                groups[key].hosts.add(ends[2])
+            groups[key].retransmits += segments
+    return all_groups
 
 
 def group_label(key: str, grouping: str, comm: str = "") -> str:
@@ -152,7 +182,11 @@ def group_label(key: str, grouping: str, comm: str = "") -> str:
 
 class TrafficHistory:
     """Per-key (time, rx/s, tx/s, retransmits) over the last `window` seconds, bounded in
-    keys (least recently active forgotten first) and in samples per key."""
+    keys (least recently active forgotten first) and in samples per key.
+
+    Keys are kept in order of their latest sample, so advancing the clock only visits the
+    keys that went quiet; samples older than the window inside a live key are skipped
+    when read (and bounded by `per_key`)."""
 
     def __init__(self, window: float = WINDOW_SECONDS, capacity: int = HISTORY_KEYS, per_key: int = 240) -> None:
         self.window = window
@@ -169,23 +203,24 @@ class TrafficHistory:
         samples = self._samples.get(key)
         if samples is None:
             samples = self._samples[key] = deque(maxlen=self.per_key)
+        else:
+            self._samples.move_to_end(key)
         samples.append((when, rx_rate, tx_rate, retransmits))
-        self._samples.move_to_end(key)
         while len(self._samples) > self.capacity:
             self._samples.popitem(last=False)
 
     def advance(self, now: float) -> None:
-        """Forget samples older than the window; time going backwards (a replay jump) clears."""
+        """Forget keys with no sample in the window; time going backwards (a replay jump) clears."""
         if now < self.now:
             self.clear()
         self.now = now
         horizon = now - self.window
-        for key in list(self._samples):
-            samples = self._samples[key]
-            while samples and samples[0][0] <= horizon:
-                samples.popleft()
-            if not samples:
-                del self._samples[key]
+        samples = self._samples
+        while samples:
+            oldest_key = next(iter(samples))
+            if samples[oldest_key][-1][0] > horizon:
+                break
+            del samples[oldest_key]
 
     def keys(self) -> list:
         return list(self._samples)
@@ -193,19 +228,31 @@ class TrafficHistory:
     def __contains__(self, key: Any) -> bool:
         return key in self._samples
 
+    def _recent(self, key: Any) -> list[tuple]:
+        horizon = self.now - self.window
+        return [s for s in self._samples.get(key, ()) if s[0] > horizon]
+
     def retransmits(self, key: Any) -> int:
-        return sum(s[3] for s in self._samples.get(key, ()))
+        return sum(s[3] for s in self._recent(key))
 
     def spark(self, key: Any, width: int = SPARK_WIDTH) -> str:
         """The last window as `width` bins of mean RX+TX rate, oldest left."""
         bins = [0.0] * width
         counts = [0] * width
         start = self.now - self.window
-        for when, rx, tx, _ in self._samples.get(key, ()):
+        for when, rx, tx, _ in self._recent(key):
             index = min(width - 1, max(0, int((when - start) / self.window * width)))
             bins[index] += rx + tx
             counts[index] += 1
         return sparkline([b / n if n else 0.0 for b, n in zip(bins, counts)])
+
+
+def busiest(items: dict, limit: int, total: Callable[[tuple], Any]) -> Iterable[tuple]:
+    """A dict's items, only the `limit` largest by `total` when there are more: adding more
+    keys than a history holds would only evict the ones just added."""
+    if len(items) <= limit:
+        return items.items()
+    return heapq.nlargest(limit, items.items(), key=total)
 
 
 def record_frame(frame: Frame, groups: dict[str, dict[str, GroupRow]], hosts: TrafficHistory,
@@ -213,21 +260,22 @@ def record_frame(frame: Frame, groups: dict[str, dict[str, GroupRow]], hosts: Tr
     """Add one frame's rates to the group histories (one per grouping) and the per-socket one."""
     for history in (hosts, sockets):
         history.advance(frame.time)
+    per_grouping = hosts.capacity // max(1, len(groups))
     for grouping, rows in groups.items():
-        for key, row in rows.items():
+        for key, row in busiest(rows, per_grouping, lambda item: (item[1].total_bytes, item[1].retransmits)):
             hosts.add((grouping, key), frame.time, rate(row.rx_bytes, frame.interval),
                       rate(row.tx_bytes, frame.interval), row.retransmits)
     per_socket: dict[Endpoints, list[int]] = {}
     tcp = frame.panes.get("tcp")
     for c in tcp.connections if tcp else ():
-        totals = per_socket.setdefault(endpoints_of(c), [0, 0])
+        totals = per_socket.setdefault((c.laddr, c.lport, c.raddr, c.rport), [0, 0])
         totals[0] += c.rx_bytes
         totals[1] += c.tx_bytes
     infos = frame.panes.get("sockets")
     for info in infos.sockets if infos else ():
         if info.endpoints not in per_socket and not info.closed:
             per_socket[info.endpoints] = [info.rx_bytes, info.tx_bytes]  # moved data, no syscall (or unowned)
-    for ends, (rx, tx) in per_socket.items():
+    for ends, (rx, tx) in busiest(per_socket, sockets.capacity, lambda item: item[1][0] + item[1][1]):
         sockets.add(ends, frame.time, rate(rx, frame.interval), rate(tx, frame.interval))
 
 

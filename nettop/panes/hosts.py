@@ -23,10 +23,11 @@ from nettop.model.frame import Frame
 from nettop.panes.drilldown import (
     GROUPING_TITLES,
     GROUPINGS,
+    HISTORY_KEYS,
     GroupRow,
     Selector,
     TrafficHistory,
-    build_groups,
+    build_all_groups,
     matches_filter,
     record_frame,
 )
@@ -81,7 +82,7 @@ class HostsPane(SortableTablePane):
         self.frame: Frame | None = None
         self.groups: dict[str, dict[str, GroupRow]] = {g: {} for g in GROUPINGS}
         self.last_rows: dict[tuple[str, str], GroupRow] = {}  # so quiet groups keep their labels
-        self.group_history = TrafficHistory()
+        self.group_history = TrafficHistory(capacity=len(GROUPINGS) * HISTORY_KEYS)  # HISTORY_KEYS per grouping
         self.socket_history = TrafficHistory()
         self._grouped: tuple[Frame, dict] | None = None
         self.recent_sockets: dict = {}  # endpoints -> (pid, comm, last TcpSocketInfo), for the last minute
@@ -129,7 +130,7 @@ class HostsPane(SortableTablePane):
     def _groups(self, frame: Frame) -> dict[str, dict[str, GroupRow]]:
         """Grouped once per frame, though both observe() and show() need it."""
         if self._grouped is None or self._grouped[0] is not frame:
-            self._grouped = (frame, {g: build_groups(frame, g) for g in GROUPINGS})
+            self._grouped = (frame, build_all_groups(frame))
         return self._grouped[1]
 
     def _remember_sockets(self, frame: Frame) -> None:

@@ -61,6 +61,7 @@ class QueueRow:
     missed: int = 0
     noqueue: bool = False
     device: bool = False  # a driver transmit row (nettxlat), not a qdisc
+    virtual: bool = False  # a device row of lo, veth, a bridge: transmits counted, not timed
 
 
 def qdisc_row(q: QdiscQueue) -> QueueRow:
@@ -73,7 +74,8 @@ def qdisc_row(q: QdiscQueue) -> QueueRow:
 
 def device_row(d: DeviceLatency) -> QueueRow:
     return QueueRow(
-        f"d/{d.netns}/{d.ifindex}/{d.ifname}", d.ifname, "driver xmit", "-", d.packets, d.latency, device=True
+        f"d/{d.netns}/{d.ifindex}/{d.ifname}", d.ifname, "driver xmit" if d.hardware else "virtual xmit", "-",
+        d.packets, d.latency, device=True, virtual=not d.hardware,
     )
 
 
@@ -166,6 +168,10 @@ def detail(row: QueueRow | None, interval: float, trend: list[float]) -> Group:
     who = inert(f"{row.ifname} {row.queue}" + (f" parent {row.parent}" if row.parent != "-" else ""), "bold")
     if row.noqueue:
         return Group(Text.assemble(who, ": noqueue, no queueing: packets go straight to the driver"))
+    if row.virtual:
+        return Group(Text.assemble(
+            who, f": virtual device, {row.packets} packets this interval; not timed: its transmit hands the "
+            "packet to another stack (no hardware completion), so nettxlat would time the receiver"))
     what = "driver transmit, start_xmit to consume_skb" if row.device else "time in the qdisc, enqueue to dequeue"
     lat = row.latency
     title = Text.assemble(

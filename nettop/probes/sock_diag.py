@@ -29,6 +29,10 @@ INET_DIAG_SKMEMINFO = 7
 
 _NLMSGHDR = struct.Struct("=IHHII")
 _REQ = struct.Struct("=BBBxI48x")  # family, protocol, ext, states, an empty inet_diag_sockid
+#: family, protocol, ext, states, then inet_diag_sockid: ports (big-endian), src, dst, if, cookie
+_EXACT_REQ = struct.Struct("=BBBxI2H16s16sI8s")
+NO_COOKIE = b"\xff" * 8  # INET_DIAG_NOCOOKIE in both halves: match on the addresses alone
+ENOENT = 2
 _MSG = struct.Struct("=BBBB2H16s16sI8xIIIII")  # inet_diag_msg: ports big-endian, handled below
 _RTATTR = struct.Struct("=HH")
 
@@ -56,6 +60,18 @@ _TCP_INFO_NAMES = tuple(name for name, _ in TCP_INFO_FIELDS)
 def request(family: int, states: int, extensions: int, sequence: int = 1) -> bytes:
     body = _REQ.pack(family, socket.IPPROTO_TCP, extensions, states)
     return _NLMSGHDR.pack(_NLMSGHDR.size + len(body), SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | NLM_F_DUMP, sequence, 0) + body
+
+
+def exact_request(family: int, src: str, sport: int, dst: str, dport: int, extensions: int,
+                  sequence: int = 1) -> bytes:
+    """A request for one socket by its four-tuple (no dump: the kernel looks it up in its hash)."""
+    body = _EXACT_REQ.pack(family, socket.IPPROTO_TCP, extensions, 0xFFFFFFFF, socket.htons(sport),
+                           socket.htons(dport), _raw_address(family, src), _raw_address(family, dst), 0, NO_COOKIE)
+    return _NLMSGHDR.pack(_NLMSGHDR.size + len(body), SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST, sequence, 0) + body
+
+
+def _raw_address(family: int, text: str) -> bytes:
+    return socket.inet_pton(family, text).ljust(16, b"\0")
 
 
 def tcp_info_fields(payload: bytes) -> dict[str, int]:
@@ -107,6 +123,22 @@ class SockDiag:
     def dump(self, family: int, states: int, extensions: int) -> Iterator[dict[str, Any]]:
         self._sequence += 1
         self._sock.send(request(family, states, extensions, self._sequence))
+        yield from self._answers()
+
+    def lookup(self, family: int, src: str, sport: int, dst: str, dport: int,
+               extensions: int) -> dict[str, Any] | None:
+        """One socket by its four-tuple (in this network namespace); None if there is none."""
+        self._sequence += 1
+        self._sock.send(exact_request(family, src, sport, dst, dport, extensions, self._sequence))
+        try:
+            return next(self._answers(), None)
+        except OSError as exc:
+            if exc.errno == ENOENT:
+                return None
+            raise
+
+    def _answers(self) -> Iterator[dict[str, Any]]:
+        """Messages answering the latest request, until DONE (a dump) or the one answer (a lookup)."""
         while True:
             size = self._sock.recv_into(self._buffer)
             view = memoryview(self._buffer)[:size]
