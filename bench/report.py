@@ -46,10 +46,18 @@ class Target:
     met: Callable[[float], bool]
 
 
+#: observers run in the same rounds whose ratios put nettop's in context
+SAME_RUN = (("minimal", "the issue's minimal program"), ("nettop-sockets", "nettop without per-packet hooks"))
+
+
 def ratio_of(workload: str) -> Callable[[dict], tuple[float | None, str]]:
     def measure(b: dict):
         f = get(b, "overhead", "ratio", "nettop", workload)
-        return (f["median"], fig(f, 3)) if f and f.get("n") else (None, "–")
+        if not (f and f.get("n")):
+            return None, "–"
+        beside = [f"{title} {get(b, 'overhead', 'ratio', key, workload, 'median'):.3f}"
+                  for key, title in SAME_RUN if get(b, "overhead", "ratio", key, workload, "n")]
+        return f["median"], fig(f, 3) + (f" (same run: {'; '.join(beside)})" if beside else "")
 
     return measure
 
