@@ -74,6 +74,7 @@ def cursor_key(app, table_id="#hosts-table"):
 
 
 async def open_hosts(pilot, app, *frames):
+    await pilot.pause()  # the tabs activate their first tab once mounted: switch after that
     app.action_pane("hosts")
     for f in frames:
         app.accept_frame(f)
@@ -367,3 +368,21 @@ async def test_history_keeps_growing_while_paused():
         await pilot.pause()
         assert [r[0] for r in rows(app)] == [A]  # the display holds still
         assert ("host", B) in app.query_one(HostsPane).group_history  # the history does not
+
+
+async def test_another_grouping_gets_its_last_minute_from_the_timeline():
+    """Only the shown grouping is grouped each interval; choosing another rebuilds its
+    sparklines and quiet rows from the frames the app still holds."""
+    app = NettopApp(ScriptedSource([], live("tcp")), autopoll=False)
+    async with app.run_test(size=(130, 30)) as pilot:
+        old = frame(connections=CONNS[3:4], t=T0)  # ssh, quiet after this
+        busy = [frame(connections=CONNS[:3], t=T0 + i) for i in range(1, 6)]
+        await open_hosts(pilot, app, old, *busy)
+        history = app.query_one(HostsPane).group_history
+        assert ("process", "100") not in history  # not grouped by process while hosts were shown
+        await pilot.press("b")
+        await pilot.pause()
+        assert len(history._recent(("process", "100"))) == 5  # the five frames curl was in
+        shown = {r[0]: r for r in rows(app)}
+        assert set(shown) == {"100", "200", "300"}  # ssh's process, quiet now, still listed
+        assert shown["300"][2] == "0" and shown["100"][6].strip()  # a sparkline from the rebuilt history

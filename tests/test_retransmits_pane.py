@@ -48,6 +48,7 @@ def table_rows(app) -> list[list[str]]:
 
 
 async def open_pane(pilot):
+    await pilot.pause()  # the tabs activate their first tab once mounted: switch after that
     pilot.app.action_pane("retransmits")
     await pilot.pause()
 
@@ -131,6 +132,7 @@ async def test_counters_strip_shows_deltas_and_rate():
 async def test_counters_strip_without_sent_segments():
     app = NettopApp(ScriptedSource([frame(snapshot(counters={"RetransSegs": 0, "OutSegs": 0}))], live("retransmits")), autopoll=False)
     async with app.run_test(size=(200, 40)) as pilot:
+        await open_pane(pilot)
         app.accept_frame(app.source.poll())
         await pilot.pause()
         assert "rate -" in str(app.query_one("#retransmits-counters", Static).render())
@@ -141,9 +143,23 @@ async def test_hostile_comm_is_inert_in_table_and_log():
     snap = snapshot([flow(5, hostile, "ESTABLISHED", 1, 1)], [event(0, comm=hostile)])
     app = NettopApp(ScriptedSource([frame(snap)], live("retransmits")), autopoll=False)
     async with app.run_test(size=(200, 40)) as pilot:
+        await open_pane(pilot)
         app.accept_frame(app.source.poll())
         await pilot.pause()
         shown = rendered(app.query_one("#retransmits-table", DataTable).get_row_at(0)[1]) + rendered(
             app.pane("retransmits").event_log.render(default_palette())
         )
         assert "\x1b" not in shown and shown.count("[bold]x[/]") == 2
+
+
+async def test_a_hidden_pane_is_drawn_when_its_tab_opens():
+    """Only the visible pane is drawn each interval; opening a tab draws the frame shown."""
+    snap = snapshot([flow(100, "iperf3", "ESTABLISHED", 2, 40)])
+    app = NettopApp(ScriptedSource([frame(snap)], live("retransmits")), autopoll=False)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await pilot.pause()
+        app.accept_frame(app.source.poll())  # the TCP tab is visible
+        await pilot.pause()
+        assert table_rows(app) == []
+        await open_pane(pilot)
+        assert [r[0] for r in table_rows(app)] == ["100"]

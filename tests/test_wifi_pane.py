@@ -52,6 +52,7 @@ def text_of(app, selector) -> str:
 
 
 async def open_pane(pilot):
+    await pilot.pause()  # the tabs activate their first tab once mounted: switch after that
     pilot.app.action_pane("wifi")
     await pilot.pause()
 

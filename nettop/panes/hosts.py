@@ -23,13 +23,13 @@ from nettop.model.frame import Frame
 from nettop.panes.drilldown import (
     GROUPING_TITLES,
     GROUPINGS,
-    HISTORY_KEYS,
     GroupRow,
     Selector,
     TrafficHistory,
-    build_all_groups,
+    build_groups,
     matches_filter,
     record_frame,
+    record_groups,
 )
 from nettop.panes.resolver import Resolver
 from nettop.panes.socket_detail import SocketDetailScreen
@@ -82,7 +82,7 @@ class HostsPane(SortableTablePane):
         self.frame: Frame | None = None
         self.groups: dict[str, dict[str, GroupRow]] = {g: {} for g in GROUPINGS}
         self.last_rows: dict[tuple[str, str], GroupRow] = {}  # so quiet groups keep their labels
-        self.group_history = TrafficHistory(capacity=len(GROUPINGS) * HISTORY_KEYS)  # HISTORY_KEYS per grouping
+        self.group_history = TrafficHistory()  # the shown grouping's groups
         self.socket_history = TrafficHistory()
         self._grouped: tuple[Frame, dict] | None = None
         self.recent_sockets: dict = {}  # endpoints -> (pid, comm, last TcpSocketInfo), for the last minute
@@ -105,17 +105,42 @@ class HostsPane(SortableTablePane):
     # -- data --------------------------------------------------------------
 
     def observe(self, frame: Frame | None, interval: float) -> None:
-        """Every frame, shown or not (the app calls this while paused too): the histories."""
+        """Every frame, shown or not (the app calls this while paused too): the histories,
+        of the grouping shown (another grouping's last minute is rebuilt from the app's
+        timeline when it is chosen)."""
         if frame is None:
             return
         groups = self._groups(frame)
         for grouping, rows in groups.items():
             for key, row in rows.items():
                 self.last_rows[(grouping, key)] = row
-        record_frame(frame, groups, self.group_history, self.socket_history)
-        self._remember_sockets(frame)
+        recorded = record_frame(frame, groups, self.group_history, self.socket_history)
+        self._remember_sockets(frame, recorded)
         for key in [k for k in self.last_rows if k not in self.group_history]:
             del self.last_rows[key]
+
+    def _regroup_history(self) -> None:
+        """The grouping changed: its groups' last minute from the frames the app still holds."""
+        history = self.group_history
+        history.forget(k for k in history.keys() if k[0] == self.grouping)
+        for key in [k for k in self.last_rows if k[0] == self.grouping]:
+            del self.last_rows[key]
+        timeline = getattr(self.app, "timeline", None)
+        if timeline is None:
+            return
+        recent = []
+        for index in range(len(timeline) - 1, -1, -1):
+            frame = timeline.frame_at(index)
+            if frame.time > history.now:
+                continue  # not observed yet (a replay ahead of its cursor)
+            if frame.time <= history.now - history.window:
+                break
+            recent.append(frame)
+        for frame in reversed(recent):
+            rows = build_groups(frame, self.grouping)
+            record_groups(frame, self.grouping, rows, history)
+            for key, row in rows.items():
+                self.last_rows[(self.grouping, key)] = row
 
     def show(self, frame: Frame | None, interval: float) -> None:
         if frame is None:
@@ -123,20 +148,17 @@ class HostsPane(SortableTablePane):
         self.frame = frame
         self.groups = self._groups(frame)
         self.refresh_rows()
-        for screen in self.app.screen_stack:
-            if isinstance(screen, SocketDetailScreen):
-                screen.show_frame(frame)
 
     def _groups(self, frame: Frame) -> dict[str, dict[str, GroupRow]]:
-        """Grouped once per frame, though both observe() and show() need it."""
-        if self._grouped is None or self._grouped[0] is not frame:
-            self._grouped = (frame, build_all_groups(frame))
+        """The shown grouping, grouped once per frame, though both observe() and show() need it."""
+        if self._grouped is None or self._grouped[0] is not frame or self.grouping not in self._grouped[1]:
+            self._grouped = (frame, {self.grouping: build_groups(frame, self.grouping)})
         return self._grouped[1]
 
-    def _remember_sockets(self, frame: Frame) -> None:
+    def _remember_sockets(self, frame: Frame, connections) -> None:
+        """Owners and tcp_info of the sockets with a history (those the detail can show)."""
         recent = self.recent_sockets
-        tcp = frame.panes.get("tcp")
-        for c in tcp.connections if tcp else ():
+        for c in connections:
             ends = (c.laddr, c.lport, c.raddr, c.rport)
             recent[ends] = (c.pid, c.comm, recent.get(ends, (None, "", None))[2])
         sockets = frame.panes.get("sockets")
@@ -241,6 +263,9 @@ class HostsPane(SortableTablePane):
 
     def watch_grouping(self) -> None:
         if self.is_mounted:
+            self._regroup_history()
+            if self.frame is not None:
+                self.groups = self._groups(self.frame)
             self._set_columns()
             self.refresh_rows()
 
@@ -265,7 +290,8 @@ class HostsPane(SortableTablePane):
         names = {}
         if selector.grouping == "host" and self.resolve_names and self.resolver is not None:
             names = {selector.key: self.resolver.name(selector.key) or ""}
-        self.app.push_screen(SocketDetailScreen(selector, self.frame, self.socket_history, names, self.recent_sockets))
+        frame = getattr(self.app, "shown", None) or self.frame  # this tab may be hidden: its frame is older
+        self.app.push_screen(SocketDetailScreen(selector, frame, self.socket_history, names, self.recent_sockets))
 
 
 def open_connection_detail(app, connection) -> None:

@@ -10,8 +10,12 @@ AF_INET = socket.AF_INET
 AF_INET6 = socket.AF_INET6
 
 
+@functools.lru_cache(maxsize=65536)
 def format_endpoint(family: int, raw: bytes) -> tuple[int, str]:
-    """(4 or 6, text) for an address; IPv4-mapped IPv6 (dual-stack sockets) becomes IPv4."""
+    """(4 or 6, text) for an address; IPv4-mapped IPv6 (dual-stack sockets) becomes IPv4.
+
+    Cached: socket_io formats two addresses for each of up to 16,384 sockets every interval,
+    and they repeat (the same few local addresses, the busy remote hosts)."""
     if family == AF_INET:
         return 4, socket.inet_ntop(AF_INET, raw[:4])
     address = ipaddress.IPv6Address(bytes(raw[:16]))

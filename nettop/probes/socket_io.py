@@ -28,6 +28,7 @@ Example (the TCP pane):
 
 from __future__ import annotations
 
+import functools
 import operator
 import socket
 import struct
@@ -263,7 +264,9 @@ def _protocol_name(family: int, protocol: int) -> str:
     return PROTOCOLS.get(protocol, "other")
 
 
+@functools.lru_cache(maxsize=4096)
 def _decode_comm(raw: bytes) -> str:
+    """Cached: every socket's entry carries its owner's name, and a few names recur."""
     return raw.split(b"\0", 1)[0].decode("utf-8", "replace")
 
 

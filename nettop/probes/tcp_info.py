@@ -43,6 +43,7 @@ Sample (one socket of the snapshot, as the detail view prints it):
 
 from __future__ import annotations
 
+import heapq
 import socket
 import struct
 import time
@@ -286,10 +287,13 @@ class TcpInfoProbe(Probe):
         if tcp is None:
             self._busiest = None
             return
-        busiest = sorted(tcp.connections, key=lambda c: c.total_bytes, reverse=True)
-        chosen = list(dict.fromkeys((c.family, c.laddr, c.lport, c.raddr, c.rport) for c in busiest))
+        connections = tcp.connections
+        # a socket may have two owners (two rows): twice the bound leaves room for those
+        top = heapq.nlargest(2 * self.tracker.max_sockets, connections, key=lambda c: c.rx_bytes + c.tx_bytes)
+        chosen = list(dict.fromkeys((c.family, c.laddr, c.lport, c.raddr, c.rport) for c in top))
         self._busiest = chosen[: self.tracker.max_sockets]
-        self._beyond_bound = len(chosen) - len(self._busiest)
+        sockets = len({(c.laddr, c.lport, c.raddr, c.rport) for c in connections})
+        self._beyond_bound = max(0, sockets - len(self._busiest))
 
     def sockets_in_use(self) -> int | None:
         """TCP sockets in this namespace, listening ones included (None if unreadable)."""

@@ -53,7 +53,7 @@ set +e
 # shellcheck disable=SC2046
 timeout --foreground -k 10 "${NETTOP_VM_TIMEOUT:-2400}" \
   qemu-system-x86_64 -accel tcg,thread=multi -cpu max -smp 2 -m "${NETTOP_VM_MEM:-4G}" \
-    -display none -monitor none -serial stdio -no-reboot -nic none \
+    -display none -monitor none -serial stdio -no-reboot -nic user,model=virtio-net-pci \
     -kernel "$image" -initrd "$INITRD" \
     -append "console=ttyS0 quiet panic=-1 nettop.repo=$repo" \
     $(share usr /usr ,readonly=on) $(share etc /etc ,readonly=on) \

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -217,3 +218,48 @@ def test_report_sock_tracepoints(record_property):
     print(f"sock:sock_send_length on {os.uname().release}: {'yes' if has else 'no'}")
     record_property("sock_send_length", str(has))
     assert has == kernel.tracepoint_exists("sock", "sock_recv_length")
+
+
+def hardware_device() -> str | None:
+    """A device with a parent bus device (the VM's virtio NIC), up and addressed."""
+    for name in sorted(os.listdir("/sys/class/net")):
+        if os.path.exists(f"/sys/class/net/{name}/device") and sh("ip", "-4", "addr", "show", name).stdout.strip():
+            return name
+    return None
+
+
+def tx_packets(dev: str) -> int:
+    with open(f"/sys/class/net/{dev}/statistics/tx_packets") as f:
+        return int(f.read())
+
+
+def test_hardware_transmits_are_timed_virtual_ones_only_counted(recording, record_property):
+    """nettxlat on a NIC: start_xmit to the driver's free at transmit completion. The VM's
+    virtio NIC (qemu user-mode network) is the one hardware device nettop can send through."""
+    if not os.environ.get("NETTOP_IN_VM"):
+        pytest.skip("sends through a NIC: only inside the VM, whose NIC reaches nothing but qemu")
+    dev = hardware_device()
+    if dev is None:
+        pytest.skip("no hardware network device (the VM runs with a virtio NIC)")
+    datagrams = 2000
+    with recording(120.0, "--probes", "netdev", interval=0.5) as rec:
+        before = tx_packets(dev)
+        sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        for _ in range(datagrams):
+            sender.sendto(b"x" * 64, ("10.0.2.2", 9))  # qemu's own gateway: discard port
+            time.sleep(0.0005)
+        sender.close()
+        sent = tx_packets(dev) - before
+        time.sleep(1.0)
+        rec.process.terminate()
+        frames = rec.finish(timeout=120)
+    report(record_property, "queues", frames)
+    rows = [d for f in frames for d in f["panes"]["queues"]["devices"] if d["ifname"] == dev]
+    assert rows and all(d["hardware"] for d in rows)
+    handed = sum(d["packets"] for d in rows)
+    timed = sum(n for d in rows for *_, n in d["latency_us"]["buckets"])
+    print(f"{dev}: {sent} sent (ip -s link), {handed} handed to the driver, {timed} timed")
+    assert datagrams <= sent and abs(handed - sent) <= 10  # ARP and the like besides ours
+    assert timed >= 0.9 * datagrams  # freed at completion, each with its start
+    lo_rows = [d for f in frames for d in f["panes"]["queues"]["devices"] if d["ifname"] == "lo"]
+    assert all(not d["hardware"] and not d["latency_us"]["buckets"] for d in lo_rows)
