@@ -73,7 +73,8 @@ class Column:
 
 
 #: rows a table pane draws: the top of the current sort, as top does. The filter and the
-#: sort still see every row; rebuilding a DataTable of 16,000 rows took ~1.4 s a frame.
+#: sort still see every row; rebuilding a DataTable of 16,000 rows took ~1.4 s a frame, and
+#: with 10,000 connections 500 rows cost ~220 ms an update where 200 cost ~155 ms.
 MAX_TABLE_ROWS = 200
 
 
