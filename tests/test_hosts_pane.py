@@ -131,6 +131,14 @@ def test_socket_history_keeps_the_busiest_sockets_when_more_than_it_can_hold():
     assert kept == list(range(41000, 41010))  # the ten with the most bytes, not the last ten listed
 
 
+def test_a_busy_key_keeps_only_its_last_window_of_samples():
+    history = TrafficHistory(window=60, per_key=240)
+    for i in range(200):
+        history.advance(T0 + i)
+        history.add("k", T0 + i, 1.0, 1.0)
+    assert len(history._samples["k"]) == 60  # memory follows the window, not the per-key cap
+
+
 def test_history_window_and_sparkline():
     history = TrafficHistory(window=60)
     for i in range(60):

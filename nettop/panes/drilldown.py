@@ -174,8 +174,8 @@ class TrafficHistory:
     keys (least recently active forgotten first) and in samples per key.
 
     Keys are kept in order of their latest sample, so advancing the clock only visits the
-    keys that went quiet; samples older than the window inside a live key are skipped
-    when read (and bounded by `per_key`)."""
+    keys that went quiet; a live key drops its samples older than the window as it gets a
+    new one (4,096 sockets keeping 240 samples each instead of 60 was ~70 MB)."""
 
     def __init__(self, window: float = WINDOW_SECONDS, capacity: int = HISTORY_KEYS, per_key: int = 240) -> None:
         self.window = window
@@ -194,6 +194,9 @@ class TrafficHistory:
             samples = self._samples[key] = deque(maxlen=self.per_key)
         else:
             self._samples.move_to_end(key)
+            horizon = when - self.window
+            while samples and samples[0][0] <= horizon:
+                samples.popleft()
         samples.append((when, rx_rate, tx_rate, retransmits))
         while len(self._samples) > self.capacity:
             self._samples.popitem(last=False)
