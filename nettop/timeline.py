@@ -14,9 +14,9 @@ from typing import Iterable
 from nettop.model.frame import Frame
 
 DEFAULT_MAX_FRAMES = 600
-#: ~300 bytes a row in memory: ~90 MB of rewind at most (20 frames of 10,000 connections,
-#: the whole 600 frames below ~500 rows a frame)
-DEFAULT_MAX_ROWS = 300_000
+#: ~230-300 bytes a row in memory: ~60 MB of rewind at most (12 frames of 10,000 connections,
+#: the whole 600 frames below ~330 rows a frame); the RSS target is 300 MB with every pane
+DEFAULT_MAX_ROWS = 200_000
 
 
 def frame_rows(frame: Frame) -> int:
