@@ -85,7 +85,8 @@ def matches(flow: RetransmitFlow, text: str) -> bool:
 def visible_rows(
     flows: Iterable[RetransmitFlow], sort_by: str = DEFAULT_SORT, reverse: bool = True, filter_text: str = ""
 ) -> list[RetransmitFlow]:
-    return sorted_rows(flows, COLUMNS, sort_by, reverse, lambda f: matches(f, filter_text))
+    return sorted_rows(flows, COLUMNS, sort_by, reverse,
+                       (lambda f: matches(f, filter_text)) if filter_text.strip() else None)
 
 
 def flow_cells(flow: RetransmitFlow, palette: Mapping[str, str]) -> tuple[Text, ...]:

@@ -43,7 +43,8 @@ def matches(connection: TcpConnection, text: str) -> bool:
 def visible_rows(
     connections: tuple[TcpConnection, ...], sort_by: str = DEFAULT_SORT, reverse: bool = True, filter_text: str = ""
 ) -> list[TcpConnection]:
-    return sorted_rows(connections, COLUMNS, sort_by, reverse, lambda c: matches(c, filter_text))
+    return sorted_rows(connections, COLUMNS, sort_by, reverse,
+                       (lambda c: matches(c, filter_text)) if filter_text.strip() else None)
 
 
 def cells(connection: TcpConnection, interval: float) -> tuple[Text | str, ...]:

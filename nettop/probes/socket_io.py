@@ -29,7 +29,6 @@ Example (the TCP pane):
 from __future__ import annotations
 
 import functools
-import operator
 import socket
 import struct
 from dataclasses import dataclass
@@ -316,7 +315,9 @@ def build_snapshots(entries: list[tuple[int, tuple, int]], source: str, dropped:
             per_process[(pid, proto)] = _ProcessSums(comm, list(value[:6]), lanes)
         else:
             sums.comm = comm
-            sums.counters = list(map(operator.add, sums.counters, value[:6]))
+            counters = sums.counters
+            for i in range(6):
+                counters[i] += value[i]
             sums.lanes += lanes
     processes = tuple(
         ProcessSizes(pid, sums.comm, proto, *_io_sizes(sums))
