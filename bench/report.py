@@ -302,7 +302,9 @@ def render(results: dict) -> str:
         f"- date: {results['date']} ({results['mode']} run, {results.get('minutes', '?')} min)",
         f"- machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB; {m['os']}; Python {m['python']}",
         f"- kernel: {m['kernel']}",
-        f"- nettop: {m['nettop_commit']}",
+        f"- nettop: {m['nettop_commit']}" + (
+            " (per bench: " + "; ".join(f"{name} {v.get('nettop_commit', '?')}" for name, v in b.items()) + ")"
+            if len({v.get("nettop_commit", m["nettop_commit"]) for v in b.values()}) > 1 else ""),
         "- load average before/after each bench (other work on the machine): " + "; ".join(
             f"{name} {v['loadavg_before'][0]:.1f}/{v['loadavg_after'][0]:.1f}" for name, v in b.items()),
         "",

@@ -133,6 +133,7 @@ def main() -> int:
             "minutes": round((time.monotonic() - bench_started) / 60, 1),
             "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
             "mode": results["mode"],
+            "nettop_commit": results["machine"]["nettop_commit"],  # `--only` reruns mix commits
         }
         RESULTS.write_text(json.dumps(results, indent=1) + "\n")  # a later failure keeps what was measured
     results["minutes"] = round((time.monotonic() - started) / 60, 1)

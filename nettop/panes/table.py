@@ -86,12 +86,13 @@ def sorted_rows(
     keep: Callable[[Row], bool] | None,
     limit: int = MAX_TABLE_ROWS,
 ) -> list[Row]:
-    """The first `limit` rows that pass `keep` (None: all), sorted by a column; ties in the
-    row-key order (reversed with the sort), so equal rows do not jump between intervals.
-    One sort on (value, key): two stable sorts of 16,000 rows took twice as long."""
-    sort_key = next(c for c in columns if c.key == sort_by).sort_key
+    """The first `limit` rows that pass `keep` (None: all), sorted by a column; ties keep the
+    row-key order, so equal rows do not jump between intervals. Two stable sorts: one sort
+    on (value, key) tuples took ~1.5x as long on 16,000 rows (tuple comparisons)."""
+    column = next(c for c in columns if c.key == sort_by)
     shown = [r for r in rows if keep(r)] if keep is not None else list(rows)
-    shown.sort(key=lambda r: (sort_key(r), r.key), reverse=reverse)
+    shown.sort(key=lambda r: r.key)
+    shown.sort(key=column.sort_key, reverse=reverse)
     return shown[:limit]
 
 
