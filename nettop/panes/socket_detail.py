@@ -166,7 +166,8 @@ def ss_lines(row: SocketRow) -> list[str]:
     users = f' users:(("{row.comm}",pid={row.pid}))' if row.pid is not None else ""
     if info is None:
         return [f"{row.state}  {endpoint(laddr, lport)}  {endpoint(raddr, rport)}{users}",
-                "  no tcp_info: idle since the view opened, or in another network namespace"]
+                "  no tcp_info: idle since the view opened, not among the busiest sockets, "
+                "or in another network namespace"]
     head = (f"{row.state}  Recv-Q {info.recv_q}  Send-Q {info.send_q}  {endpoint(laddr, lport)}  "
             f"{endpoint(raddr, rport)}{users} uid:{info.uid} ino:{info.inode} sk-cookie:{info.cookie}")
     if row.closed:
