@@ -1,4 +1,5 @@
-"""Raw kernel address bytes to text, shared by every probe that reports endpoints."""
+"""Raw kernel bytes to text (addresses, and the fixed-size names the kernel NUL-terminates),
+shared by every probe that reports endpoints or process and device names."""
 
 from __future__ import annotations
 
@@ -34,3 +35,12 @@ def normalize_address(text: str) -> tuple[int, str]:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         return 4, str(address.ipv4_mapped)
     return address.version, str(address)
+
+
+@functools.lru_cache(maxsize=4096)
+def kernel_text(raw: bytes) -> str:
+    """A NUL-terminated kernel char array (comm, ifname) as text; undecodable bytes replaced.
+
+    Cached: socket_io decodes a name for each of up to 16,384 sockets every interval, and a
+    few names recur."""
+    return raw.split(b"\0", 1)[0].decode("utf-8", "replace")

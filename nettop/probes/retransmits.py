@@ -69,7 +69,7 @@ from nettop.model.retransmits import (
     RetransmitFlow,
     RetransmitsSnapshot,
 )
-from nettop.probes.addresses import format_endpoint
+from nettop.probes.addresses import format_endpoint, kernel_text
 from nettop.probes.base import EventSource, Hook, Probe, kprobes, load_bpf, tracepoints
 from nettop.probes.layout import SOCK_ADDRESS_FIELDS, Field, offset_defines
 from nettop.probes.owners import SocketOwners
@@ -588,10 +588,6 @@ def resolve_owner(
     return Owned(owner.pid, owner.comm) if owner is not None else UNKNOWN
 
 
-def _comm(raw: bytes) -> str:
-    return raw.split(b"\0", 1)[0].decode("utf-8", "replace")
-
-
 def _state(number: int) -> str:
     return TCP_STATES.get(number, str(number))
 
@@ -603,7 +599,7 @@ def decode_event(raw: bytes) -> dict[str, Any]:
     return {
         "ts": ts, "sk": sk, "owner_sk": owner_sk, "born": born, "laddr": laddr, "raddr": raddr,
         "lport": lport, "rport": rport, "family": family, "state": state, "kind": kind,
-        "segs": segs, "pid": pid, "comm": _comm(comm),
+        "segs": segs, "pid": pid, "comm": kernel_text(comm),
     }
 
 
@@ -615,7 +611,7 @@ def decode_flow(key: bytes, value: bytes) -> dict[str, Any]:
     return {
         "sk": sk, "lport": lport, "rport": rport, "state": state, "events": events,
         "segments": segments, "last_ns": last, "owner_sk": owner_sk, "born": born, "pid": pid,
-        "laddr": laddr, "raddr": raddr, "family": family, "kind": kind, "comm": _comm(comm),
+        "laddr": laddr, "raddr": raddr, "family": family, "kind": kind, "comm": kernel_text(comm),
     }
 
 

@@ -28,7 +28,6 @@ Example (the TCP pane):
 
 from __future__ import annotations
 
-import functools
 import socket
 import struct
 from dataclasses import dataclass
@@ -37,7 +36,7 @@ from typing import Any, Mapping
 from nettop.model.histogram import Histogram
 from nettop.model.sizes import IoSizes, ProcessSizes, SizesSnapshot
 from nettop.model.tcp import TcpConnection, TcpSnapshot
-from nettop.probes.addresses import format_endpoint
+from nettop.probes.addresses import format_endpoint, kernel_text
 from nettop.probes.base import EventSource, Probe, kprobes, load_bpf, raw_tracepoints, tracepoints
 from nettop.probes.cbits import LOG2_SLOT_C
 from nettop.probes.maps import BatchDrainer
@@ -263,12 +262,6 @@ def _protocol_name(family: int, protocol: int) -> str:
     return PROTOCOLS.get(protocol, "other")
 
 
-@functools.lru_cache(maxsize=4096)
-def _decode_comm(raw: bytes) -> str:
-    """Cached: every socket's entry carries its owner's name, and a few names recur."""
-    return raw.split(b"\0", 1)[0].decode("utf-8", "replace")
-
-
 _FAMILY = 10  # index of `family` in an unpacked _STATS tuple
 _KEY = struct.Struct("<QI4x")
 
@@ -304,7 +297,7 @@ def build_snapshots(entries: list[tuple[int, tuple, int]], source: str, dropped:
             continue  # created by a CPU that has not written its metadata yet
         rx, tx = value[0], value[1]
         laddr_raw, raddr_raw, lport, rport, family, protocol, comm_raw = value[6:]
-        comm = _decode_comm(comm_raw)
+        comm = kernel_text(comm_raw)
         proto = _protocol_name(family, protocol)
         if proto == "tcp" and family in (socket.AF_INET, socket.AF_INET6) and (rx or tx):
             fam, laddr = format_endpoint(family, laddr_raw)
@@ -376,5 +369,5 @@ class SocketIoProbe(Probe):
             start = i * _STATS.size + _HIST_OFFSET
             entries.append((tgid, value, _lanes(values[start : start + _HIST_BYTES])))
             if value[_FAMILY]:
-                self.owners.note(sk, tgid, _decode_comm(value[-1]))
+                self.owners.note(sk, tgid, kernel_text(value[-1]))
         return build_snapshots(entries, self.source.name, self.counter_delta("dropped"))

@@ -15,6 +15,7 @@ from typing import Any
 
 from nettop.model.histogram import Histogram
 from nettop.model.queues import Latency
+from nettop.probes.addresses import kernel_text
 from nettop.probes.cbits import LOG2_SLOT_C
 from nettop.probes.layout import Field
 
@@ -161,7 +162,7 @@ def merge_cpu_values(per_cpu: list[tuple]) -> dict[str, Any]:
                 hist[i] += n
         ifindex, netns, handle, parent, name = v[3 + SLOTS :]
         if meta is None and (ifindex or name.strip(b"\0")):
-            meta = (ifindex, netns, handle, parent, name.split(b"\0", 1)[0].decode("utf-8", "replace"))
+            meta = (ifindex, netns, handle, parent, kernel_text(name))
     return {"other": other, "inherited": inherited, "max_ns": max_ns, "hist": hist, "meta": meta}
 
 

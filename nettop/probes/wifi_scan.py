@@ -62,6 +62,7 @@ from nettop import kernel
 from nettop.btf import Btf, running_kernel_btf
 from nettop.errors import ProbeUnavailable
 from nettop.model.wifi import WifiChannel, WifiScan, WifiSnapshot, band_of
+from nettop.probes.addresses import kernel_text
 from nettop.probes.base import EventSource, Probe, kprobes, load_bpf, tracepoints
 from nettop.probes.layout import Field
 from nettop.probes.retransmits import monotonic_to_wall
@@ -369,16 +370,12 @@ def bpf_text(
 # -- decoding ----------------------------------------------------------------------------
 
 
-def _cstr(raw: bytes) -> str:
-    return raw.split(b"\0", 1)[0].decode("utf-8", "replace")
-
-
 def decode_event(raw: bytes, pointer_keys: bool = False) -> dict[str, Any]:
     ts, kind, freq, pid, aux, comm, radio, vif, mac = _EVENT.unpack_from(raw)
-    wiphy = f"wiphy@{int.from_bytes(radio[:8], 'little'):x}" if pointer_keys else _cstr(radio)
+    wiphy = f"wiphy@{int.from_bytes(radio[:8], 'little'):x}" if pointer_keys else kernel_text(radio)
     return {
-        "ts": ts, "kind": kind, "freq": freq, "pid": pid, "aux": aux, "comm": _cstr(comm),
-        "wiphy": wiphy, "vif": _cstr(vif), "mac": mac.hex(":"),
+        "ts": ts, "kind": kind, "freq": freq, "pid": pid, "aux": aux, "comm": kernel_text(comm),
+        "wiphy": wiphy, "vif": kernel_text(vif), "mac": mac.hex(":"),
     }
 
 
