@@ -61,12 +61,14 @@ from nettop.panes.text import printable
 from nettop.probes.base import EventSource, Probe, kprobes, load_bpf, raw_tracepoints, tracepoints
 from nettop.probes.layout import Field, offset_defines
 from nettop.probes.timing import (
+    COUNTER_DROPPED,
+    COUNTER_MISSED,
     DEFAULT_MAX_ENTRIES,
     DEFAULT_MAX_INFLIGHT,
     DEVICE_FIELDS,
     SKB_FIELDS,
-    Drain,
     common_c,
+    drain_entries,
     latency_of,
 )
 
@@ -499,7 +501,6 @@ class QdiscLatencyProbe(Probe):
         self.max_inflight = max_inflight
         self.lister = lister or QdiscLister()
         self.kinds: tuple[str, ...] = ()
-        self._drain = Drain()
         self._deltas = CounterDeltas()
         self._netns = own_netns()
 
@@ -513,7 +514,7 @@ class QdiscLatencyProbe(Probe):
                 reason = f"tracepoint: no {', '.join(map(str, missing))}; " if missing else ""
                 in_use = ", ".join(self.kinds) or "none"
                 raise ProbeUnavailable(f"{reason}kprobe: no qdisc in use ({in_use}) has known enqueue/dequeue functions")
-            self.sources = (RAW_TRACEPOINT, TRACEPOINT, fallback)
+            self.sources = type(self).sources + (fallback,)
         return super().select()
 
     def program_text(self) -> str:
@@ -526,8 +527,9 @@ class QdiscLatencyProbe(Probe):
 
     def poll(self, interval: float) -> Mapping[str, Any]:
         assert self._bpf is not None and self.source is not None
-        entries = [entry for _, entry in self._drain.entries(self._bpf)]
-        dropped, missed = self._drain.counters(self._bpf)
+        entries = [entry for _, entry in drain_entries(self._bpf)]
+        dropped = self.counter_delta("counters", COUNTER_DROPPED)
+        missed = self.counter_delta("counters", COUNTER_MISSED)
         netlink = self.lister.list()
         stats = self._deltas.step(netlink)
         return {"queues": build_snapshot(entries, netlink, stats, self._netns, self.source.name, dropped, missed)}

@@ -712,7 +712,6 @@ class RetransmitsProbe(Probe):
         self.loss_probes = False
         self._read_counters = counters
         self._pending: list[dict[str, Any]] = []
-        self._counts = [0, 0, 0]
         self._last_counters: dict[str, int] = {}
         self._misses = 0
         self.base_source: str | None = None
@@ -776,14 +775,6 @@ class RetransmitsProbe(Probe):
         events, self._pending = self._pending, []
         return events
 
-    def _count_deltas(self) -> list[int]:
-        assert self._bpf is not None
-        table = self._bpf["counts"]
-        now = [sum(table.getvalue(i)) for i in range(3)]
-        deltas = [a - b for a, b in zip(now, self._counts)]
-        self._counts = now
-        return deltas
-
     def poll(self, interval: float) -> Mapping[str, Any]:
         assert self._bpf is not None
         events = self._drain_events()
@@ -796,7 +787,7 @@ class RetransmitsProbe(Probe):
             info = socks.get(socks.Key(sk))
             return None if info is None else _SOCK_INFO.unpack(bytes(info))[0]
 
-        lost, dropped, failed = self._count_deltas()
+        lost, dropped, failed = (self.counter_delta("counts", i) for i in range(3))
         misses_now = self._count_misses()
         missed = None if misses_now is None else misses_now - self._misses
         self._misses = misses_now or 0

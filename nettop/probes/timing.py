@@ -171,22 +171,9 @@ def latency_of(entry: dict[str, Any]) -> Latency:
     return Latency(histogram, entry["max_ns"] / 1000 if histogram.count else None)
 
 
-class Drain:
-    """Reads a loaded program's stats map and counters once per interval."""
-
-    def __init__(self) -> None:
-        self._totals = [0, 0]
-
-    def entries(self, bpf) -> list[tuple[int, dict[str, Any]]]:
-        return [
-            (getattr(key, "value", key), merge_cpu_values([STATS.unpack(bytes(v)) for v in value]))
-            for key, value in bpf["stats"].items_lookup_and_delete_batch()
-        ]
-
-    def counters(self, bpf) -> tuple[int, int]:
-        """(dropped, missed) in this interval."""
-        table = bpf["counters"]
-        now = [sum(table.getvalue(i)) for i in (COUNTER_DROPPED, COUNTER_MISSED)]
-        deltas = (now[0] - self._totals[0], now[1] - self._totals[1])
-        self._totals = now
-        return deltas
+def drain_entries(bpf) -> list[tuple[int, dict[str, Any]]]:
+    """A loaded program's stats map, emptied: (key, per-CPU values merged) per entry."""
+    return [
+        (getattr(key, "value", key), merge_cpu_values([STATS.unpack(bytes(v)) for v in value]))
+        for key, value in bpf["stats"].items_lookup_and_delete_batch()
+    ]
