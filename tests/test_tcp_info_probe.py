@@ -103,10 +103,11 @@ def test_following_the_tcp_pane_picks_its_busiest_connections():
     conns = [TcpConnection(10 + i, "app", 4, "10.0.0.1", 40000 + i, "10.0.0.2", 443, i * 100, 0) for i in range(5)]
     conns.append(TcpConnection(99, "fork", 4, "10.0.0.1", 40004, "10.0.0.2", 443, 1, 0))  # a second owner of 40004
     probe.follow({"tcp": TcpSnapshot("raw_tracepoint", 0, tuple(conns))})
-    assert probe._busiest == [(4, "10.0.0.1", 40004, "10.0.0.2", 443), (4, "10.0.0.1", 40003, "10.0.0.2", 443)]
-    assert probe._beyond_bound == 3
+    chosen, beyond_bound = probe.busiest()
+    assert chosen == [(4, "10.0.0.1", 40004, "10.0.0.2", 443), (4, "10.0.0.1", 40003, "10.0.0.2", 443)]
+    assert beyond_bound == 3
     probe.follow({})
-    assert probe._busiest is None  # no TCP pane: back to dumping
+    assert probe._tcp is None  # no TCP pane: poll() dumps
 
 
 def test_sockstat_inuse_is_read(tmp_path):

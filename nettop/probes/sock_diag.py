@@ -12,6 +12,7 @@ zero-padded: fields it does not have read as 0.
 
 from __future__ import annotations
 
+import errno
 import socket
 import struct
 from typing import Any, Iterator
@@ -32,7 +33,6 @@ _REQ = struct.Struct("=BBBxI48x")  # family, protocol, ext, states, an empty ine
 #: family, protocol, ext, states, then inet_diag_sockid: ports (big-endian), src, dst, if, cookie
 _EXACT_REQ = struct.Struct("=BBBxI2H16s16sI8s")
 NO_COOKIE = b"\xff" * 8  # INET_DIAG_NOCOOKIE in both halves: match on the addresses alone
-ENOENT = 2
 _MSG = struct.Struct("=BBBB2H16s16sI8xIIIII")  # inet_diag_msg: ports big-endian, handled below
 _RTATTR = struct.Struct("=HH")
 
@@ -133,7 +133,7 @@ class SockDiag:
         try:
             return next(self._answers(), None)
         except OSError as exc:
-            if exc.errno == ENOENT:
+            if exc.errno == errno.ENOENT:
                 return None
             raise
 

@@ -6,7 +6,7 @@ a replayed recording can drill down too.
 
 Kernel interface: netlink NETLINK_SOCK_DIAG (inet_diag) with the INET_DIAG_INFO
 (struct tcp_info), INET_DIAG_CONG and INET_DIAG_SKMEMINFO extensions, parsed with struct
-(nettop/probes/sock_diag.py; pyroute2's DiagSocket gives the same answers ~10x slower);
+(nettop/probes/sock_diag.py; pyroute2's DiagSocket gives the same answers ~10-30x slower);
 one dump per address family per interval, listening and TIME-WAIT sockets excluded in
 the kernel. Routes are looked up with pyroute2's IPRoute. No BPF, so no kprobe fallback is needed: sock_diag is in every kernel nettop
 runs on (tcp_info's bytes_sent/bytes_retrans need 4.19+; older kernels report 0).
@@ -30,8 +30,8 @@ call (sendfile, kernel sockets) are seen only in the dump mode. Without a TCP pa
 Overhead, measured here (2 cores, Python 3.11): a dump costs ~5-16 us per connected
 socket (sock_diag cannot sort by traffic in the kernel, so the cost grows with every
 connected socket: 20,000 local sockets took ~500 ms per poll), an exact lookup ~11 us
-per socket whatever the total; so at most `census_max` sockets are dumped (~10-20 ms)
-and beyond that ~256 lookups (~3 ms). All of it in the sampler thread, never the UI
+per socket whatever the total; so at most `census_max` sockets are dumped (~5-16 ms)
+and beyond that at most 256 lookups (~3 ms). All of it in the sampler thread, never the UI
 thread. pyroute2's decoder cost ~170 us a socket on the same machine.
 
 Sample (one socket of the snapshot, as the detail view prints it):
@@ -252,8 +252,7 @@ class TcpInfoProbe(Probe):
         self.tracker = SocketTracker(max_sockets)
         self.census_max = census_max
         self.sockstat = sockstat
-        self._busiest: list[tuple[int, str, int, str, int]] | None = None
-        self._beyond_bound = 0  # busy connections of the TCP pane not looked up
+        self._tcp: Any = None  # the TCP pane's snapshot of this interval, when there is one
         self._diag = None
         self._ipr = None
         self.routes = RouteCache(self._route_device)
@@ -283,17 +282,18 @@ class TcpInfoProbe(Probe):
         return listed
 
     def follow(self, snapshots: Mapping[str, Any]) -> None:
-        tcp = snapshots.get("tcp")
-        if tcp is None:
-            self._busiest = None
-            return
-        connections = tcp.connections
+        self._tcp = snapshots.get("tcp")
+
+    def busiest(self) -> tuple[list[tuple[int, str, int, str, int]], int]:
+        """The followed TCP pane's busiest connections, at most max_sockets (family, laddr,
+        lport, raddr, rport), and how many other sockets it saw busy (the lookup mode's skipped)."""
+        connections = self._tcp.connections if self._tcp is not None else ()
         # a socket may have two owners (two rows): twice the bound leaves room for those
         top = heapq.nlargest(2 * self.tracker.max_sockets, connections, key=lambda c: c.rx_bytes + c.tx_bytes)
         chosen = list(dict.fromkeys((c.family, c.laddr, c.lport, c.raddr, c.rport) for c in top))
-        self._busiest = chosen[: self.tracker.max_sockets]
+        chosen = chosen[: self.tracker.max_sockets]
         sockets = len({(c.laddr, c.lport, c.raddr, c.rport) for c in connections})
-        self._beyond_bound = max(0, sockets - len(self._busiest))
+        return chosen, max(0, sockets - len(chosen))
 
     def sockets_in_use(self) -> int | None:
         """TCP sockets in this namespace, listening ones included (None if unreadable)."""
@@ -338,15 +338,14 @@ class TcpInfoProbe(Probe):
             return f"if{oif}"
 
     def poll(self, interval: float) -> Mapping[str, Any]:
-        in_use = self.sockets_in_use() if self._busiest is not None else None
-        if self._busiest is None or in_use is None or in_use <= self.census_max:
-            listed, complete = self.list_sockets(), True
+        in_use = self.sockets_in_use() if self._tcp is not None else None
+        if in_use is None or in_use <= self.census_max:
+            sockets, seen, skipped, idle = self.tracker.update(self.list_sockets())
         else:
+            chosen, beyond_bound = self.busiest()
             again = [(s.family, s.laddr, s.lport, s.raddr, s.rport) for s in self.tracker.reported()]
-            listed, complete = self.look_up(self._busiest + again), False
-        sockets, seen, skipped, idle = self.tracker.update(listed, complete)
-        if not complete:
-            skipped = self._beyond_bound
+            sockets, seen, _, idle = self.tracker.update(self.look_up(chosen + again), complete=False)
+            skipped = beyond_bound
         routes = {}
         for remote in dict.fromkeys(s.raddr for s in sockets):
             ifname = self.routes.get(remote)
