@@ -26,7 +26,6 @@ from textual.widgets import Footer, Input, Static, TabbedContent, TabPane
 
 from nettop.model.frame import Frame
 from nettop.panes.registry import PANES, PaneSpec
-from nettop.panes.socket_detail import SocketDetailScreen
 from nettop.probes.base import ProbeState, ProbeStatus
 from nettop.recording import write_frame
 from nettop.sampler import FrameSource
@@ -162,7 +161,6 @@ class NettopApp(App[None]):
         self.replay = replay
         self.playing = replay
         self.shown: Frame | None = None
-        self._stale: set[str] = set()  # panes whose tab was hidden when the shown frame was drawn
         self.frames_polled = 0
         self._play_timer: Timer | None = None
 
@@ -273,26 +271,25 @@ class NettopApp(App[None]):
         self.show_frame(frame)
 
     def show_frame(self, frame: Frame) -> None:
-        """Draw the frame on the visible pane only (and any socket detail screen): hidden
-        panes are drawn when their tab is opened. Redrawing every table every interval was
-        a third of the UI's time with 10,000 connections."""
+        """Draw the frame on the visible pane only (and on screens stacked over the dashboard
+        that take frames, such as the socket detail): a hidden pane is drawn when its tab is
+        opened. Redrawing every table every interval was a third of the UI's time with
+        10,000 connections."""
         self.shown = frame
-        active = self.dashboard(TabbedContent).active
-        self._stale = {spec.key for spec in PANES if spec.key != active}
-        self._show_pane(active)
-        for screen in self.screen_stack:
-            if isinstance(screen, SocketDetailScreen):
-                screen.show_frame(frame)
+        self._show_pane(self.dashboard(TabbedContent).active)
+        for screen in self.screen_stack[1:]:
+            show = getattr(screen, "show_frame", None)
+            if show is not None:
+                show(frame)
         self._update_topline()
 
     def _show_pane(self, key: str) -> None:
         spec = next((s for s in PANES if s.key == key), None)
         if spec is not None and self.shown is not None:
-            self._stale.discard(key)
             self.pane(key).show(spec.data(self.shown), self.shown.interval)
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
-        if event.pane is not None and event.pane.id in self._stale:
+        if event.pane is not None:
             self._show_pane(event.pane.id)
 
     def dashboard(self, selector, expect_type=None):

@@ -34,3 +34,11 @@ class ScriptedSource:
 
 def live(*panes: str, source: str = "tracepoint") -> dict[str, ProbeStatus]:
     return {pane: ProbeStatus(ProbeState.LIVE, source) for pane in panes}
+
+
+async def show_pane(pilot, key: str) -> None:
+    """Switch the dashboard to a pane's tab. The tabs activate their first tab once mounted,
+    which would undo a switch made before that: pause first, then switch, then let it draw."""
+    await pilot.pause()
+    pilot.app.action_pane(key)
+    await pilot.pause()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from textual.widgets import DataTable, Static
 
-from fakes import ScriptedSource, live
+from fakes import ScriptedSource, live, show_pane
 from nettop.app import NettopApp
 from nettop.model.frame import Frame
 from nettop.model.histogram import Histogram
@@ -74,8 +74,7 @@ def cursor_key(app, table_id="#hosts-table"):
 
 
 async def open_hosts(pilot, app, *frames):
-    await pilot.pause()  # the tabs activate their first tab once mounted: switch after that
-    app.action_pane("hosts")
+    await show_pane(pilot, "hosts")
     for f in frames:
         app.accept_frame(f)
     await pilot.pause()
@@ -126,7 +125,7 @@ def test_socket_history_keeps_the_busiest_sockets_when_more_than_it_can_hold():
 
     many = [conn(400, "load", B, 5201, 41000 + i, 0, 100_000 - i) for i in range(50)]  # busiest listed first
     groups, sockets = TrafficHistory(), TrafficHistory(capacity=10)
-    record_frame(frame(connections=many), {}, groups, sockets)
+    record_frame(frame(connections=many), "host", {}, groups, sockets)
     kept = sorted(key[1] for key in sockets.keys())
     assert kept == list(range(41000, 41010))  # the ten with the most bytes, not the last ten listed
 
@@ -394,3 +393,15 @@ async def test_another_grouping_gets_its_last_minute_from_the_timeline():
         shown = {r[0]: r for r in rows(app)}
         assert set(shown) == {"100", "200", "300"}  # ssh's process, quiet now, still listed
         assert shown["300"][2] == "0" and shown["100"][6].strip()  # a sparkline from the rebuilt history
+
+
+async def test_summary_adds_up_every_group_though_the_table_draws_the_top_rows():
+    from nettop.panes.table import MAX_TABLE_ROWS
+
+    many = [conn(500, "scan", f"10.9.{i // 250}.{i % 250 + 1}", 443, 30000 + i, 0, 1000) for i in range(MAX_TABLE_ROWS + 50)]
+    app = NettopApp(ScriptedSource([], live("tcp")), autopoll=False)
+    async with app.run_test(size=(130, 30)) as pilot:
+        await open_hosts(pilot, app, frame(connections=many))
+        assert app.query_one("#hosts-table", DataTable).row_count == MAX_TABLE_ROWS
+        summary = str(app.query_one("#hosts-summary", Static).render())
+        assert summary.startswith(f"{MAX_TABLE_ROWS + 50} remote hosts") and "244.1 KiB/s" in summary

@@ -12,7 +12,7 @@ import functools
 import heapq
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Collection, Iterable
 
 from nettop.model.frame import Frame
 from nettop.panes.text import endpoint, rate, sparkline
@@ -243,34 +243,31 @@ class TrafficHistory:
         return sparkline([b / n if n else 0.0 for b, n in zip(bins, counts)])
 
 
-def busiest(items: dict, limit: int, total: Callable[[tuple], Any]) -> Iterable[tuple]:
-    """A dict's items, only the `limit` largest by `total` when there are more: adding more
-    keys than a history holds would only evict the ones just added."""
+def busiest(items: Collection, limit: int, total: Callable[[Any], Any]) -> Iterable:
+    """The items, only the `limit` largest by `total` when there are more: adding more keys
+    than a history holds would only evict the ones just added."""
     if len(items) <= limit:
-        return items.items()
-    return heapq.nlargest(limit, items.items(), key=total)
+        return items
+    return heapq.nlargest(limit, items, key=total)
 
 
 def record_groups(frame: Frame, grouping: str, rows: dict[str, GroupRow], hosts: TrafficHistory) -> None:
     """Add one frame's group rates (one grouping) to the group history, busiest first."""
-    for key, row in busiest(rows, hosts.capacity, lambda item: (item[1].total_bytes, item[1].retransmits)):
+    for key, row in busiest(rows.items(), hosts.capacity, lambda item: (item[1].total_bytes, item[1].retransmits)):
         hosts.add((grouping, key), frame.time, rate(row.rx_bytes, frame.interval),
                   rate(row.tx_bytes, frame.interval), row.retransmits)
 
 
-def record_frame(frame: Frame, groups: dict[str, dict[str, GroupRow]], hosts: TrafficHistory,
-                 sockets: TrafficHistory) -> tuple:
-    """Add one frame's rates to the group history (each grouping given) and the per-socket
+def record_frame(frame: Frame, grouping: str, rows: dict[str, GroupRow], hosts: TrafficHistory,
+                 sockets: TrafficHistory) -> Iterable:
+    """Add one frame's rates to the group history (the grouping shown) and the per-socket
     one; returns the TCP connections recorded (the busiest, when more than it holds)."""
     for history in (hosts, sockets):
         history.advance(frame.time)
-    for grouping, rows in groups.items():
-        record_groups(frame, grouping, rows, hosts)
+    record_groups(frame, grouping, rows, hosts)
     per_socket: dict[Endpoints, list[int]] = {}
     tcp = frame.panes.get("tcp")
-    connections = tcp.connections if tcp else ()
-    if len(connections) > sockets.capacity:  # adding more would only evict the ones just added
-        connections = heapq.nlargest(sockets.capacity, connections, key=lambda c: c.rx_bytes + c.tx_bytes)
+    connections = busiest(tcp.connections if tcp else (), sockets.capacity, lambda c: c.rx_bytes + c.tx_bytes)
     for c in connections:
         totals = per_socket.setdefault((c.laddr, c.lport, c.raddr, c.rport), [0, 0])
         totals[0] += c.rx_bytes

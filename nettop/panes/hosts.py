@@ -80,11 +80,11 @@ class HostsPane(SortableTablePane):
     def __init__(self, resolve_names: bool | None = None, resolver: Resolver | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
         self.frame: Frame | None = None
-        self.groups: dict[str, dict[str, GroupRow]] = {g: {} for g in GROUPINGS}
+        self.groups: dict[str, GroupRow] = {}  # the shown frame's groups, in the shown grouping
         self.last_rows: dict[tuple[str, str], GroupRow] = {}  # so quiet groups keep their labels
         self.group_history = TrafficHistory()  # the shown grouping's groups
         self.socket_history = TrafficHistory()
-        self._grouped: tuple[Frame, dict] | None = None
+        self._grouped: tuple[Frame, str, dict[str, GroupRow]] | None = None
         self.recent_sockets: dict = {}  # endpoints -> (pid, comm, last TcpSocketInfo), for the last minute
         self.resolve_names = resolve_names
         self.resolver = resolver
@@ -110,11 +110,9 @@ class HostsPane(SortableTablePane):
         timeline when it is chosen)."""
         if frame is None:
             return
-        groups = self._groups(frame)
-        for grouping, rows in groups.items():
-            for key, row in rows.items():
-                self.last_rows[(grouping, key)] = row
-        recorded = record_frame(frame, groups, self.group_history, self.socket_history)
+        rows = self._groups(frame)
+        self._note_rows(rows)
+        recorded = record_frame(frame, self.grouping, rows, self.group_history, self.socket_history)
         self._remember_sockets(frame, recorded)
         for key in [k for k in self.last_rows if k not in self.group_history]:
             del self.last_rows[key]
@@ -139,8 +137,12 @@ class HostsPane(SortableTablePane):
         for frame in reversed(recent):
             rows = build_groups(frame, self.grouping)
             record_groups(frame, self.grouping, rows, history)
-            for key, row in rows.items():
-                self.last_rows[(self.grouping, key)] = row
+            self._note_rows(rows)
+
+    def _note_rows(self, rows: dict[str, GroupRow]) -> None:
+        """The latest row of each group, so a group gone quiet keeps its label for a minute."""
+        for key, row in rows.items():
+            self.last_rows[(self.grouping, key)] = row
 
     def show(self, frame: Frame | None, interval: float) -> None:
         if frame is None:
@@ -149,11 +151,11 @@ class HostsPane(SortableTablePane):
         self.groups = self._groups(frame)
         self.refresh_rows()
 
-    def _groups(self, frame: Frame) -> dict[str, dict[str, GroupRow]]:
+    def _groups(self, frame: Frame) -> dict[str, GroupRow]:
         """The shown grouping, grouped once per frame, though both observe() and show() need it."""
-        if self._grouped is None or self._grouped[0] is not frame or self.grouping not in self._grouped[1]:
-            self._grouped = (frame, {self.grouping: build_groups(frame, self.grouping)})
-        return self._grouped[1]
+        if self._grouped is None or self._grouped[0] is not frame or self._grouped[1] != self.grouping:
+            self._grouped = (frame, self.grouping, build_groups(frame, self.grouping))
+        return self._grouped[2]
 
     def _remember_sockets(self, frame: Frame, connections) -> None:
         """Owners and tcp_info of the sockets with a history (those the detail can show)."""
@@ -176,8 +178,9 @@ class HostsPane(SortableTablePane):
         self.recent_sockets.clear()
 
     def rows(self) -> list[GroupRow]:
-        """This frame's groups plus those seen in the last minute (at zero), sorted, filtered."""
-        current = self.groups.get(self.grouping, {})
+        """This frame's groups plus those seen in the last minute (at zero), sorted, filtered:
+        all of them (the summary adds them up); the table draws the first MAX_TABLE_ROWS."""
+        current = self.groups
         rows = dict(current)
         for grouping, key in self.last_rows:
             if grouping == self.grouping and key not in rows:
@@ -190,7 +193,7 @@ class HostsPane(SortableTablePane):
             shown.sort(key=lambda r: self.group_history.retransmits((self.grouping, r.key)), reverse=self.sort_reverse)
         else:
             shown.sort(key=column.sort_key, reverse=self.sort_reverse)
-        return shown[:MAX_TABLE_ROWS]
+        return shown
 
     def name_of(self, row: GroupRow) -> str:
         if self.grouping != "host" or not self.resolve_names:
@@ -243,7 +246,7 @@ class HostsPane(SortableTablePane):
         table = self.query_one("#hosts-table", DataTable)
         rows = self.rows()
         with self.app.batch_update():
-            sync_table(table, {r.key: r for r in rows}, self.cells, cursor_key(table))
+            sync_table(table, {r.key: r for r in rows[:MAX_TABLE_ROWS]}, self.cells, cursor_key(table))
         self.query_one("#hosts-summary", Static).update(self.summary(rows))
 
     def summary(self, rows: list[GroupRow]) -> str:
@@ -281,7 +284,7 @@ class HostsPane(SortableTablePane):
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
         key = event.row_key.value
-        row = self.groups.get(self.grouping, {}).get(key) or self.last_rows.get((self.grouping, key))
+        row = self.groups.get(key) or self.last_rows.get((self.grouping, key))
         if row is None:
             return
         self.open_detail(Selector(self.grouping, key, row.label))

@@ -282,8 +282,8 @@ def row_cells(row: SocketRow, interval: float, history: TrafficHistory | None) -
 
 
 class SocketDetailScreen(Screen[None]):
-    """Pushed over the dashboard; frames reach it through `show_frame` (the host view
-    forwards every frame it is shown, live or replayed)."""
+    """Pushed over the dashboard; frames reach it through `show_frame` (the app forwards
+    every frame it shows, live or replayed, to the screens stacked over the dashboard)."""
 
     BINDINGS = [Binding("escape", "app.pop_screen", "back"), Binding("q", "app.quit", "quit", show=False)]
 
