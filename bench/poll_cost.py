@@ -48,7 +48,7 @@ def poll_frames(polls: int, interval: float) -> tuple[list[float], list[Frame], 
 
 async def _ui_times(frames: list[Frame], statuses: dict, size: tuple[int, int], visible: str) -> dict:
     """A fresh app per visible tab, so each pass starts from the same history."""
-    from tests.fakes import ScriptedSource
+    from tests.fakes import ScriptedSource, show_pane
 
     from nettop.app import NettopApp
 
@@ -56,9 +56,7 @@ async def _ui_times(frames: list[Frame], statuses: dict, size: tuple[int, int], 
     shows: list[float] = []
     updates = []
     async with app.run_test(size=size) as pilot:
-        await pilot.pause()  # the tabs activate their first tab once mounted: switch after that
-        app.action_pane(visible)
-        await pilot.pause()
+        await show_pane(pilot, visible)
         pane = app.pane(visible)  # only the visible pane is drawn each interval
         pane.show = _timed(pane.show, shows)
         for frame in frames:

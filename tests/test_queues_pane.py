@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from textual.widgets import DataTable, Static, TabbedContent
+from textual.widgets import DataTable, Static
 
-from fakes import ScriptedSource, live
+from fakes import ScriptedSource, live, show_pane
 from nettop.app import NettopApp
 from nettop.model.frame import Frame
 from nettop.model.histogram import Histogram
@@ -49,7 +49,7 @@ def hist_text(app) -> str:
 
 
 async def open_queues(app, pilot):
-    app.query_one(TabbedContent).active = "queues"
+    await show_pane(pilot, "queues")
     app.accept_frame(app.source.poll())
     await pilot.pause()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from textual.widgets import DataTable, Static
 
-from fakes import ScriptedSource, live
+from fakes import ScriptedSource, live, show_pane
 from nettop.app import NettopApp
 from nettop.model.frame import Frame
 from nettop.model.retransmits import RetransmitEvent, RetransmitFlow, RetransmitsSnapshot
@@ -48,9 +48,7 @@ def table_rows(app) -> list[list[str]]:
 
 
 async def open_pane(pilot):
-    await pilot.pause()  # the tabs activate their first tab once mounted: switch after that
-    pilot.app.action_pane("retransmits")
-    await pilot.pause()
+    await show_pane(pilot, "retransmits")
 
 
 def test_sort_and_filter_rows():

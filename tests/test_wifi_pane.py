@@ -8,7 +8,7 @@ import pytest
 from rich.console import Console
 from textual.widgets import DataTable, Static
 
-from fakes import ScriptedSource, live
+from fakes import ScriptedSource, live, show_pane
 from nettop.app import NettopApp
 from nettop.model.frame import Frame
 from nettop.model.wifi import WifiChannel, WifiScan, WifiSnapshot, band_of
@@ -52,9 +52,7 @@ def text_of(app, selector) -> str:
 
 
 async def open_pane(pilot):
-    await pilot.pause()  # the tabs activate their first tab once mounted: switch after that
-    pilot.app.action_pane("wifi")
-    await pilot.pause()
+    await show_pane(pilot, "wifi")
 
 
 def test_timeline_groups_bands_in_visit_order_and_marks_beacons():
