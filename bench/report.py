@@ -299,7 +299,8 @@ def render(results: dict) -> str:
         "figures are also in [bench/results.json](../bench/results.json). Each figure is the median "
         "[min–max] over repeated, interleaved runs.",
         "",
-        f"- date: {results['date']} ({results['mode']} run, {results.get('minutes', '?')} min)" + (
+        f"- date: {results['date']} ({results['mode']} run, "
+        f"{sum(v.get('minutes', 0) for v in b.values()):.1f} min over its benches)" + (
             "; per bench: " + "; ".join(f"{name} {v.get('date', '?')} ({v.get('minutes', '?')} min)" for name, v in b.items())
             if len({v.get("date") for v in b.values()}) > 1 else ""),
         f"- machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB; {m['os']}; Python {m['python']}",

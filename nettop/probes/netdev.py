@@ -64,9 +64,10 @@ Before, as two programs (netdev_sizes + nettxlat, times added), and then as one:
   net_dev_queue        365-380 ns -> 190-205 ns   (a stale start is cleared, not deleted)
   net_dev_xmit         ~100 ns, netif_receive_skb ~135 ns: unchanged (one program each before)
   skb:consume_skb      ~300 ns, both (every skb freed on the machine; most miss the LRU)
-Timing hardware devices only (bench/overhead.py, pinned 64-byte request/response on lo, the
-same run's medians before -> after): net_dev_start_xmit 234 -> 188 ns, net_dev_queue 208 ->
-179 ns; consume_skb 273 -> 76 ns (64-byte writes on lo: nothing armed).
+Timing hardware devices only (two runs of bench/overhead.py --observers nettop --workloads
+rr64,writes64, before and after; medians of 3): net_dev_start_xmit 234 -> 188 ns and
+net_dev_queue 208 -> 179 ns (pinned 64-byte request/response on lo), consume_skb 273 -> 76 ns
+(64-byte writes on lo: nothing armed). The hook_cost.py figures above are from the first session.
 Each program also costs its dispatch, which bpf_stats does not count: one program per hook.
 
 Example (poll records for the root end of a test host's veth, after ten 1000-byte UDP
