@@ -13,7 +13,8 @@ Kernel hooks, best first:
   kprobe      __sock_sendmsg (or sock_sendmsg before it existed) and sock_recvmsg, entry and
               return (the book's socksize route). Kernels with __sock_sendmsg (6.1.56+, 6.6+)
               send user data through it and leave sock_sendmsg to in-kernel callers; hooking
-              it counts the same calls as the tracepoints (checked on Debian's 6.1 in the VM)
+              it counts the same calls as the tracepoints (checked on Debian's 6.1 in the VM);
+              family and protocol read once per entry, as on the raw route
 Socket addresses are read once per socket per interval, at offsets from the running
 kernel's BTF (never through the installed headers, which may be for another kernel).
 
@@ -108,7 +109,7 @@ static __always_inline struct sock_stats *new_entry(struct sock_key *key, void *
 {
     int zero = 0;
 #ifdef OFF_SK_PROTOCOL
-    if (family < 0) {  /* raw tracepoint: read once per socket, not per call */
+    if (family < 0) {  /* raw tracepoint, kprobe: read once per socket, not per call */
         u16 f = 0, p = 0;
         bpf_probe_read_kernel(&f, 2, sk + OFF_SKC_FAMILY);
         bpf_probe_read_kernel(&p, 2, sk + OFF_SK_PROTOCOL);
@@ -227,10 +228,7 @@ static __always_inline int finish(struct pt_regs *ctx, const int dir)
     void *sk = (void *)a->sk;
     int flags = a->flags;
     calls_in_flight.delete(&tid);
-    u16 family = 0, protocol = 0;
-    bpf_probe_read_kernel(&family, 2, sk + OFF_SKC_FAMILY);
-    bpf_probe_read_kernel(&protocol, 2, sk + OFF_SK_PROTOCOL);
-    account(sk, family, protocol, PT_REGS_RC(ctx), flags, dir);
+    account(sk, -1, -1, PT_REGS_RC(ctx), flags, dir);  /* family and protocol read once per socket */
     return 0;
 }
 
