@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import socket
 
 import pytest
 
 from nettop.btf import running_kernel_btf
 from nettop.probes import socket_io
-from nettop.probes.socket_io import SLOTS, bpf_text, build_snapshots
+from nettop.probes.socket_io import SLOTS, SocketDecoder, bpf_text
 
 needs_btf = pytest.mark.skipif(running_kernel_btf() is None, reason="no kernel BTF")
 
@@ -39,12 +40,23 @@ def test_bpf_text_without_btf_falls_back_to_header_offsets(monkeypatch):
     assert "#define OFF_SKC_DADDR offsetof(struct sock_common, skc_daddr)" in bpf_text("tracepoint")
 
 
-def entry(pid, rx=0, tx=0, calls=(0, 0), errors=(0, 0), hist=None, meta=None):
-    """One drained map entry as poll() hands it to build_snapshots."""
+_SOCKET_ADDRESSES = itertools.count(0xFFFF888000000000, 0x800)
+
+
+def entry(pid, rx=0, tx=0, calls=(0, 0), errors=(0, 0), hist=None, meta=None, sk=None):
+    """One map entry as the kernel lays it out: (key bytes, value bytes)."""
     meta = meta or (b"\0" * 16, b"\0" * 16, 0, 0, 0, 0, b"\0" * 16)
     slots = hist or [0] * (2 * SLOTS)
-    lanes = socket_io._lanes(socket_io._HIST.pack(*slots))
-    return (pid, (rx, tx, *calls, *errors, *meta), lanes)
+    key = socket_io._KEY.pack(sk if sk is not None else next(_SOCKET_ADDRESSES), pid)
+    return key, socket_io._BODY.pack(rx, tx, *calls, *errors, *slots) + socket_io._META.pack(*meta)
+
+
+def snapshots(entries, source="tracepoint", dropped=0, decoder=None):
+    """What poll() makes of a drain that returned these entries."""
+    decoder = decoder or SocketDecoder()
+    keys = b"".join(k for k, _ in entries)
+    values = b"".join(v for _, v in entries)
+    return decoder.snapshots(keys, values, len(entries), source, dropped)
 
 
 def meta(family, laddr, raddr, lport, rport, protocol=socket.IPPROTO_TCP, comm=b"curl"):
@@ -54,7 +66,7 @@ def meta(family, laddr, raddr, lport, rport, protocol=socket.IPPROTO_TCP, comm=b
     return (raw(laddr), raw(raddr), lport, rport, family, protocol, comm.ljust(16, b"\0"))
 
 
-def test_histograms_of_one_process_sum_slot_by_slot():
+def test_histograms_and_counters_of_one_process_sum_slot_by_slot():
     a = [0] * (2 * SLOTS)
     a[7] = 3  # rx [64, 128)
     b = [0] * (2 * SLOTS)
@@ -62,20 +74,22 @@ def test_histograms_of_one_process_sum_slot_by_slot():
     b[SLOTS + 13] = 5  # tx [4096, 8192)
     m = meta(socket.AF_INET, "10.0.0.1", "10.0.0.2", 80, 5555)
     m2 = meta(socket.AF_INET, "10.0.0.1", "10.0.0.3", 80, 5556)
-    snaps = build_snapshots([entry(9, rx=300, calls=(3, 0), hist=a, meta=m),
-                             entry(9, rx=200, tx=5 * 4096, calls=(2, 5), errors=(1, 0), hist=b, meta=m2)],
-                            "tracepoint", 0)
+    snaps = snapshots([entry(9, rx=300, calls=(3, 0), hist=a, meta=m),
+                       entry(9, rx=200, tx=5 * 4096, calls=(2, 5), errors=(1, 0), hist=b, meta=m2)])
     (process,) = snaps["sizes"].processes
     assert (process.read.count, process.read.bytes, process.read.errors) == (5, 500, 1)
     assert process.read.histogram.buckets == ((64, 128, 5),)
     assert process.write.histogram.buckets == ((4096, 8192, 5),) and process.write.bytes == 20480
+    assert (process.write.count, process.write.errors) == (5, 0)
 
 
-def test_lanes_add_every_counter_at_once():
-    x = [i for i in range(2 * SLOTS)]
-    y = [1000 * i for i in range(2 * SLOTS)]
-    total = socket_io._lanes(socket_io._HIST.pack(*x)) + socket_io._lanes(socket_io._HIST.pack(*y))
-    assert socket_io._slots(total) == tuple(1001 * i for i in range(2 * SLOTS))
+def test_summed_lanes_do_not_carry_between_fields():
+    """Large 64-bit byte counts and 32-bit call counts next to each other, summed."""
+    big = [2**40 + i for i in range(2 * SLOTS)]
+    x = socket_io._BODY.pack(2**62, 2**61, 2**31, 7, 0, 2**31 - 1, *big)
+    y = socket_io._BODY.pack(2**62 - 1, 5, 2**31 - 1, 1, 3, 2**31 - 1, *big)
+    total = int.from_bytes(x, "little") + int.from_bytes(y, "little")
+    assert socket_io._fields(total) == (2**63 - 1, 2**61 + 5, 2**32 - 1, 8, 3, 2**32 - 2, *(2 * b for b in big))
 
 
 def test_snapshots_split_tcp_rows_from_size_rows_and_unmap_ipv4():
@@ -84,7 +98,7 @@ def test_snapshots_split_tcp_rows_from_size_rows_and_unmap_ipv4():
     udp = entry(8, tx=64, calls=(0, 1), meta=meta(socket.AF_INET, "0.0.0.0", "0.0.0.0", 53, 0,
                                                    protocol=socket.IPPROTO_UDP, comm=b"dns"))
     idle = entry(7, meta=meta(socket.AF_INET, "10.0.0.1", "10.0.0.3", 22, 7))
-    snaps = build_snapshots([tcp6_mapped, udp, idle], "tracepoint", dropped=2)
+    snaps = snapshots([tcp6_mapped, udp, idle], dropped=2)
     tcp = snaps["tcp"]
     assert tcp.dropped == 2 and len(tcp.connections) == 1  # the idle socket has no bytes: no row
     row = tcp.connections[0]
@@ -95,11 +109,27 @@ def test_snapshots_split_tcp_rows_from_size_rows_and_unmap_ipv4():
 
 
 def test_entries_without_metadata_are_skipped():
-    snaps = build_snapshots([entry(1, rx=5)], "tracepoint", 0)
+    snaps = snapshots([entry(1, rx=5)])
     assert snaps["tcp"].connections == () and snaps["sizes"].processes == ()
+
+
+def test_the_next_interval_decodes_the_same_rows_from_kept_entries():
+    """Kept decodes must follow the bytes: new counts make new rows, and a socket address
+    reused by another connection (other metadata) is decoded afresh, not taken from the last."""
+    decoder = SocketDecoder()
+    m = meta(socket.AF_INET, "10.0.0.1", "10.0.0.2", 80, 5555)
+    first = snapshots([entry(9, rx=64, calls=(1, 0), meta=m, sk=0xA0)], decoder=decoder)["tcp"].connections[0]
+    same = snapshots([entry(9, rx=64, calls=(1, 0), meta=m, sk=0xA0)], decoder=decoder)["tcp"].connections[0]
+    assert same is first  # unchanged: the row of the last interval
+    more = snapshots([entry(9, rx=128, calls=(2, 0), meta=m, sk=0xA0)], decoder=decoder)["tcp"].connections[0]
+    assert (more.rx_bytes, more.rport) == (128, 5555)
+    reused = meta(socket.AF_INET, "10.0.0.1", "10.0.0.9", 81, 6000, comm=b"wget")
+    other = snapshots([entry(9, rx=128, calls=(2, 0), meta=reused, sk=0xA0)], decoder=decoder)["tcp"].connections[0]
+    assert (other.raddr, other.lport, other.rport, other.comm) == ("10.0.0.9", 81, 6000, "wget")
+    assert decoder.owners[0xA0].comm == "wget"
 
 
 def test_stats_layout_matches_the_c_struct():
     # bytes[2] u64, calls/errors u32[2], hist u64[2*SLOTS], laddr/raddr 16, 4 x u16, comm 16
-    assert socket_io._STATS.size == 16 + 8 + 8 + 8 * 2 * SLOTS + 32 + 8 + 16
-    assert socket_io._HIST_OFFSET == 32 and socket_io._HIST.size == socket_io._HIST_BYTES
+    assert socket_io._VALUE_SIZE == 16 + 8 + 8 + 8 * 2 * SLOTS + 32 + 8 + 16
+    assert socket_io._BODY.size == 16 + 8 + 8 + 8 * 2 * SLOTS and socket_io._KEY.size == 16

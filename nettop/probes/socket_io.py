@@ -42,7 +42,7 @@ from nettop.probes.base import EventSource, Probe, kprobes, load_bpf, raw_tracep
 from nettop.probes.cbits import LOG2_SLOT_C
 from nettop.probes.maps import BatchDrainer
 from nettop.probes.layout import SOCK_ADDRESS_FIELDS, Field, offset_defines
-from nettop.probes.owners import SocketOwners
+from nettop.probes.owners import Owner, SocketOwners
 
 SLOTS = 32
 DEFAULT_MAX_SOCKETS = 16384
@@ -58,11 +58,13 @@ KPROBE_FIELDS = (
 
 PROTOCOLS = {socket.IPPROTO_TCP: "tcp", socket.IPPROTO_UDP: "udp"}
 
-# struct sock_stats, as laid out by the C below (little-endian, no padding).
-_HIST_OFFSET = 32
-_HIST_BYTES = 8 * 2 * SLOTS
-_STATS = struct.Struct(f"<2Q2I2I{_HIST_BYTES}x16s16sHHHH16s")  # histogram skipped: see _lanes()
-_HIST = struct.Struct(f"<{2 * SLOTS}Q")
+# struct sock_stats, as laid out by the C below (little-endian, no padding): the counters
+# and histogram (one integer per entry: _lanes()), then the metadata written once per entry.
+_BODY = struct.Struct(f"<2Q4I{2 * SLOTS}Q")  # bytes rx/tx, calls rx/tx, errors rx/tx, rx slots, tx slots
+_META = struct.Struct("<16s16sHHHH16s")  # laddr, raddr, lport, rport, family, protocol, comm
+_VALUE_SIZE = _BODY.size + _META.size
+_BYTES = struct.Struct("<2Q")  # bytes rx/tx, first in the value
+_KEY = struct.Struct("<QI4x")  # struct sock_key: socket, tgid
 _RX, _TX = 0, 1
 
 _COMMON_C = r"""
@@ -260,69 +262,102 @@ def _protocol_name(family: int, protocol: int) -> str:
     return PROTOCOLS.get(protocol, "other")
 
 
-_FAMILY = 10  # index of `family` in an unpacked _STATS tuple
-_KEY = struct.Struct("<QI4x")
+def _fields(lanes: int) -> tuple[int, ...]:
+    """Counters and histogram back from `lanes`: the sum of entries' bodies read as integers.
+
+    Read as one little-endian integer, a body's fields are its lanes, and adding two such
+    integers adds every field at once (a per-interval count never carries into the next
+    lane: the 32-bit call and error counts of an interval stay far below 2^32), so summing
+    thousands of sockets per process is one C-level bigint add each, not 70 additions."""
+    return _BODY.unpack(lanes.to_bytes(_BODY.size, "little"))
 
 
-def _lanes(hist_bytes: bytes) -> int:
-    """A histogram as one integer whose 64-bit lanes are its counters.
+@dataclass(frozen=True, slots=True)
+class SocketEntry:
+    """What a map entry's identity (its key, and the metadata the kernel wrote once per
+    entry) decodes to. The same bytes decode the same way every interval, so the probe
+    keeps these from one interval to the next rather than decode 16,000 sockets again."""
 
-    Adding two such integers adds every counter at once (a per-interval count never
-    carries into the next lane), so summing thousands of sockets' histograms per
-    process is one C-level bigint add each instead of 64 Python additions."""
-    return int.from_bytes(hist_bytes, "little")
-
-
-def _slots(lanes: int) -> tuple[int, ...]:
-    return _HIST.unpack(lanes.to_bytes(_HIST_BYTES, "little"))
-
-
-@dataclass(slots=True)
-class _ProcessSums:
-    comm: str
-    counters: list[int]  # bytes rx/tx, calls rx/tx, errors rx/tx
-    lanes: int
+    sk: int
+    owner: Owner
+    process: tuple[int, str]  # (pid, protocol name): the sizes pane's row
+    endpoints: tuple[int, str, int, str, int] | None  # (4 or 6, laddr, lport, raddr, rport): TCP over IP only
 
 
-def build_snapshots(entries: list[tuple[int, tuple, int]], source: str, dropped: int) -> dict[str, Any]:
-    """Per-(socket, pid) entries into the TCP pane's rows and the sizes pane's per-process rows.
-
-    Each entry is (pid, the unpacked _STATS tuple, histogram lanes)."""
-    connections = []
-    per_process: dict[tuple[int, str], _ProcessSums] = {}
-    for pid, value, lanes in entries:
-        if not value[_FAMILY]:
-            continue  # created by a CPU that has not written its metadata yet
-        rx, tx = value[0], value[1]
-        laddr_raw, raddr_raw, lport, rport, family, protocol, comm_raw = value[6:]
-        comm = kernel_text(comm_raw)
-        proto = _protocol_name(family, protocol)
-        if proto == "tcp" and family in (socket.AF_INET, socket.AF_INET6) and (rx or tx):
-            fam, laddr = format_endpoint(family, laddr_raw)
-            _, raddr = format_endpoint(family, raddr_raw)
-            connections.append(TcpConnection(pid, comm, fam, laddr, lport, raddr, rport, rx, tx))
-        sums = per_process.get((pid, proto))
-        if sums is None:
-            per_process[(pid, proto)] = _ProcessSums(comm, list(value[:6]), lanes)
-        else:
-            sums.comm = comm
-            counters = sums.counters
-            for i in range(6):
-                counters[i] += value[i]
-            sums.lanes += lanes
-    processes = tuple(
-        ProcessSizes(pid, sums.comm, proto, *_io_sizes(sums))
-        for (pid, proto), sums in per_process.items()
-    )
-    return {
-        "tcp": TcpSnapshot(source, dropped, tuple(connections)),
-        "sizes": SizesSnapshot(source, dropped, processes),
-    }
+def decode_entry(identity: bytes) -> SocketEntry | None:
+    """None for an entry whose metadata is not written yet (family 0)."""
+    sk, tgid = _KEY.unpack_from(identity)
+    laddr_raw, raddr_raw, lport, rport, family, protocol, comm_raw = _META.unpack_from(identity, _KEY.size)
+    if not family:
+        return None
+    proto = _protocol_name(family, protocol)
+    endpoints = None
+    if proto == "tcp" and family in (socket.AF_INET, socket.AF_INET6):
+        fam, laddr = format_endpoint(family, laddr_raw)
+        _, raddr = format_endpoint(family, raddr_raw)
+        endpoints = (fam, laddr, lport, raddr, rport)
+    return SocketEntry(sk, Owner(tgid, kernel_text(comm_raw)), (tgid, proto), endpoints)
 
 
-def _io_sizes(sums: _ProcessSums) -> tuple[IoSizes, IoSizes]:
-    slots = _slots(sums.lanes)
-    c = sums.counters
+class SocketDecoder:
+    """Drained map bytes into the TCP pane's rows and the sizes pane's per-process rows.
+
+    Per entry: two slices, a dict lookup and an unpack of its byte counts. What an entry
+    decodes to is kept for the entries of the last interval, and so is each TCP row,
+    reused when its bytes did not change (thousands of connections that trickle the same
+    bytes each interval make the same rows); addresses, names and owners are decoded once
+    per socket, not once per socket per interval."""
+
+    def __init__(self) -> None:
+        self._entries: dict[bytes, SocketEntry] = {}
+        self._rows: dict[bytes, TcpConnection] = {}
+        self.owners: dict[int, Owner] = {}  # the last interval's sockets and their owners
+
+    def snapshots(self, keys: bytes, values: bytes, count: int, source: str, dropped: int) -> dict[str, Any]:
+        known, rows_before = self._entries, self._rows
+        entries: dict[bytes, SocketEntry] = {}
+        rows: dict[bytes, TcpConnection] = {}
+        owners: dict[int, Owner] = {}
+        per_process: dict[tuple[int, str], list] = {}  # -> [comm, lanes]
+        key_size, value_size, body_size = _KEY.size, _VALUE_SIZE, _BODY.size
+        unpack_bytes = _BYTES.unpack_from
+        for i in range(count):
+            base = i * value_size
+            identity = keys[i * key_size : (i + 1) * key_size] + values[base + body_size : base + value_size]
+            entry = known.get(identity)
+            if entry is None:
+                entry = decode_entry(identity)
+                if entry is None:
+                    continue  # created by a CPU that has not written its metadata yet
+            entries[identity] = entry
+            owner = entry.owner
+            owners[entry.sk] = owner
+            rx, tx = unpack_bytes(values, base)
+            if entry.endpoints is not None and (rx or tx):
+                row = rows_before.get(identity)
+                if row is None or row.rx_bytes != rx or row.tx_bytes != tx:
+                    row = TcpConnection(owner.pid, owner.comm, *entry.endpoints, rx, tx)
+                rows[identity] = row
+            lanes = int.from_bytes(values[base : base + body_size], "little")  # see _fields()
+            sums = per_process.get(entry.process)
+            if sums is None:
+                per_process[entry.process] = [owner.comm, lanes]
+            else:
+                sums[0] = owner.comm
+                sums[1] += lanes
+        self._entries, self._rows, self.owners = entries, rows, owners
+        processes = tuple(
+            ProcessSizes(pid, comm, proto, *_io_sizes(lanes)) for (pid, proto), (comm, lanes) in per_process.items()
+        )
+        return {
+            "tcp": TcpSnapshot(source, dropped, tuple(rows.values())),
+            "sizes": SizesSnapshot(source, dropped, processes),
+        }
+
+
+def _io_sizes(lanes: int) -> tuple[IoSizes, IoSizes]:
+    c = _fields(lanes)
+    slots = c[6:]
     return tuple(
         IoSizes(c[2 + d], c[d], c[4 + d], Histogram.from_slots(slots[d * SLOTS : (d + 1) * SLOTS]))
         for d in (_RX, _TX)
@@ -343,6 +378,7 @@ class SocketIoProbe(Probe):
         super().__init__(forced_source)
         self.max_sockets = max_sockets
         self.owners = owners if owners is not None else SocketOwners()
+        self._decoder = SocketDecoder()
 
     def program_text(self) -> str:
         source = self.source or self.select()
@@ -361,11 +397,8 @@ class SocketIoProbe(Probe):
     def poll(self, interval: float) -> Mapping[str, Any]:
         assert self._bpf is not None and self.source is not None
         drained = self._drainer.drain()
-        entries = []
-        values = drained.values
-        for i, ((sk, tgid), value) in enumerate(zip(_KEY.iter_unpack(drained.keys), _STATS.iter_unpack(values))):
-            start = i * _STATS.size + _HIST_OFFSET
-            entries.append((tgid, value, _lanes(values[start : start + _HIST_BYTES])))
-            if value[_FAMILY]:
-                self.owners.note(sk, tgid, kernel_text(value[-1]))
-        return build_snapshots(entries, self.source.name, self.counter_delta("dropped"))
+        snapshots = self._decoder.snapshots(
+            drained.keys, drained.values, drained.count, self.source.name, self.counter_delta("dropped")
+        )
+        self.owners.note_all(self._decoder.owners)
+        return snapshots

@@ -44,6 +44,7 @@ Sample (one socket of the snapshot, as the detail view prints it):
 from __future__ import annotations
 
 import heapq
+import operator
 import socket
 import struct
 import time
@@ -58,6 +59,8 @@ from nettop.probes.base import EventSource, Probe
 from nettop.probes.sock_diag import SockDiag
 
 DEFAULT_MAX_SOCKETS = 128
+_FIVE_TUPLE = operator.attrgetter("family", "laddr", "lport", "raddr", "rport")
+_FOUR_TUPLE = operator.attrgetter("laddr", "lport", "raddr", "rport")
 #: with more TCP sockets than this in the namespace, look up the busy ones instead of dumping all
 DEFAULT_CENSUS_MAX = 1000
 SOCKSTAT = "/proc/net/sockstat"
@@ -290,9 +293,8 @@ class TcpInfoProbe(Probe):
         connections = self._tcp.connections if self._tcp is not None else ()
         # a socket may have two owners (two rows): twice the bound leaves room for those
         top = heapq.nlargest(2 * self.tracker.max_sockets, connections, key=lambda c: c.rx_bytes + c.tx_bytes)
-        chosen = list(dict.fromkeys((c.family, c.laddr, c.lport, c.raddr, c.rport) for c in top))
-        chosen = chosen[: self.tracker.max_sockets]
-        sockets = len({(c.laddr, c.lport, c.raddr, c.rport) for c in connections})
+        chosen = list(dict.fromkeys(map(_FIVE_TUPLE, top)))[: self.tracker.max_sockets]
+        sockets = len(set(map(_FOUR_TUPLE, connections)))  # in C: 16,000 rows a poll
         return chosen, max(0, sockets - len(chosen))
 
     def sockets_in_use(self) -> int | None:
