@@ -60,7 +60,7 @@ PROTOCOLS = {socket.IPPROTO_TCP: "tcp", socket.IPPROTO_UDP: "udp"}
 
 # struct sock_stats, as laid out by the C below (little-endian, no padding): the counters
 # and histogram (one integer per entry: _lanes()), then the metadata written once per entry.
-_BODY = struct.Struct(f"<2Q4I{2 * SLOTS}Q")  # bytes rx/tx, calls rx/tx, errors rx/tx, rx slots, tx slots
+_BODY = struct.Struct(f"<2Q4I{2 * SLOTS}I")  # bytes rx/tx, calls rx/tx, errors rx/tx, rx slots, tx slots
 _META = struct.Struct("<16s16sHHHH16s")  # laddr, raddr, lport, rport, family, protocol, comm
 _VALUE_SIZE = _BODY.size + _META.size
 _BYTES = struct.Struct("<2Q")  # bytes rx/tx, first in the value
@@ -90,8 +90,8 @@ struct sock_stats {
     u64 bytes[2];
     u32 calls[2];
     u32 errors[2];
-    u64 hist[2 * SLOTS];  /* rx slots, then tx (BCC's Python side cannot describe 2-D arrays);
-                             u64 so userspace can sum them as 64-bit lanes of one integer */
+    u32 hist[2 * SLOTS];  /* rx slots, then tx (BCC's Python side cannot describe 2-D arrays);
+                             userspace sums the counters and these as lanes of one integer */
     u8 laddr[16];
     u8 raddr[16];
     u16 lport;
@@ -267,8 +267,10 @@ def _fields(lanes: int) -> tuple[int, ...]:
 
     Read as one little-endian integer, a body's fields are its lanes, and adding two such
     integers adds every field at once (a per-interval count never carries into the next
-    lane: the 32-bit call and error counts of an interval stay far below 2^32), so summing
-    thousands of sockets per process is one C-level bigint add each, not 70 additions."""
+    lane: the 32-bit call, error and histogram counts of an interval stay far below 2^32),
+    so summing thousands of sockets per process is one C-level bigint add each, not 70
+    additions. 32-bit slots keep the value at 344 bytes (600 with 64-bit ones): less for
+    the kernel to copy out and for Python to slice, per socket per interval."""
     return _BODY.unpack(lanes.to_bytes(_BODY.size, "little"))
 
 
