@@ -12,6 +12,7 @@ off in headless runs (tests, screenshots) so output does not depend on the resol
 
 from __future__ import annotations
 
+from dataclasses import replace
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -33,7 +34,7 @@ from nettop.panes.drilldown import (
 )
 from nettop.panes.resolver import Resolver
 from nettop.panes.socket_detail import SocketDetailScreen
-from nettop.panes.table import MAX_TABLE_ROWS, Column, SortableTablePane, cursor_key, sync_table
+from nettop.panes.table import Column, SortableTablePane, cursor_key, sorted_rows, sync_table
 from nettop.panes.text import human_rate, inert, rate
 
 
@@ -178,22 +179,24 @@ class HostsPane(SortableTablePane):
         self.recent_sockets.clear()
 
     def rows(self) -> list[GroupRow]:
-        """This frame's groups plus those seen in the last minute (at zero), sorted, filtered:
-        all of them (the summary adds them up); the table draws the first MAX_TABLE_ROWS."""
+        """This frame's groups plus those seen in the last minute (at zero), filtered, in no
+        order: all of them (the summary adds them up; the table draws the top of the sort)."""
         current = self.groups
         rows = dict(current)
         for grouping, key in self.last_rows:
             if grouping == self.grouping and key not in rows:
                 quiet = self.last_rows[(grouping, key)]
                 rows[key] = GroupRow(quiet.key, quiet.label, set(), 0, 0, dict(quiet.processes), set(quiet.hosts))
-        shown = [r for r in rows.values() if matches_filter(r, self.filter_text)]
+        if not self.filter_text.strip():
+            return list(rows.values())
+        return [r for r in rows.values() if matches_filter(r, self.filter_text)]
+
+    def sort_column(self) -> Column:
+        """The column sorted by; RETX sorts by the last minute it shows, not by this interval."""
         column = next(c for c in COLUMNS if c.key == self.sort_by)
-        shown.sort(key=lambda r: r.key)
-        if column.key == "retx":
-            shown.sort(key=lambda r: self.group_history.retransmits((self.grouping, r.key)), reverse=self.sort_reverse)
-        else:
-            shown.sort(key=column.sort_key, reverse=self.sort_reverse)
-        return shown
+        if column.key != "retx":
+            return column
+        return replace(column, sort_key=lambda r: self.group_history.retransmits((self.grouping, r.key)))
 
     def name_of(self, row: GroupRow) -> str:
         if self.grouping != "host" or not self.resolve_names:
@@ -245,8 +248,9 @@ class HostsPane(SortableTablePane):
             return
         table = self.query_one("#hosts-table", DataTable)
         rows = self.rows()
+        top = sorted_rows(rows, (self.sort_column(),), self.sort_by, self.sort_reverse, None)
         with self.app.batch_update():
-            sync_table(table, {r.key: r for r in rows[:MAX_TABLE_ROWS]}, self.cells, cursor_key(table))
+            sync_table(table, {r.key: r for r in top}, self.cells, cursor_key(table))
         self.query_one("#hosts-summary", Static).update(self.summary(rows))
 
     def summary(self, rows: list[GroupRow]) -> str:
