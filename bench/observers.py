@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, ContextManager, Iterator
 
-from common import NETTOP, Tool, exceptions_in
+from common import NETTOP, PYTHON, Tool, exceptions_in
 
 DAY = 86400
 
@@ -110,6 +110,8 @@ OBSERVERS: tuple[Observer, ...] = (
              waits_for(["/usr/bin/python3", str(Path(__file__).with_name("minimal_sock.py"))], r"^Tracing")),
     Observer("nettop-sockets", "nettop record --probes socket_io,retransmits,tcp_info", "nettop",
              nettop_record(probes="socket_io,retransmits,tcp_info")),
+    Observer("empty-device-hooks", "empty programs on the netdev probe's six device tracepoints", "bpf",
+             waits_for([PYTHON, str(Path(__file__).with_name("empty_hooks.py"))], r"^Tracing")),
     Observer("tcpretrans", "tcpretrans-bpfcc", "bpf",
              waits_for(["/usr/sbin/tcpretrans-bpfcc"], r"^Tracing retransmits|^TIME")),
     Observer("tcpstates", "tcpstates-bpfcc", "bpf", waits_for(["/usr/sbin/tcpstates-bpfcc"], r"^SKADDR")),

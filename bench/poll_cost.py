@@ -94,11 +94,13 @@ def measure(polls: int, interval: float = 1.0) -> dict:
     log(f"poll cost: {polls} polls at {interval:g}s")
     polled, frames, statuses = poll_frames(polls, interval)
     rows = [len(f.panes["tcp"].connections) if "tcp" in f.panes else 0 for f in frames]
+    dropped = [f.panes["tcp"].dropped if "tcp" in f.panes else 0 for f in frames]  # map full: --max-sockets
     log("poll cost: the same frames through the UI, headless")
     ui = ui_times(frames, statuses)
     worst_update = [max(ui[f"update_{key}_visible"][i] for key in UI_PANES) for i in range(len(frames))]
     return {
         "tcp_rows": figure(rows, 0),
+        "tcp_dropped": figure(dropped, 0),
         "poll_ms": p50_p99(polled),
         **{f"{key}_ms": p50_p99(values) for key, values in ui.items()},
         "poll_plus_update_ms": p50_p99([p + u for p, u in zip(polled, worst_update)]),
