@@ -2,9 +2,10 @@
 
 The poll is timed on a real LiveSource in this process while the load runs in others. The
 frames it returned are then fed to the app headless (`NettopApp(source, autopoll=False)`,
-`accept_frame` in `run_test`), timing each update: accept_frame (every pane's observe, the
-visible pane's show) plus one `pilot.pause()` (layout and render of the visible tab), once
-with the TCP pane visible and once with the hosts view; and that pane's show() alone.
+`accept_frame` in `run_test`, with the collector pacing `nettop` uses: nettop/heap.py),
+timing each update: accept_frame (every pane's observe, the visible pane's show) plus one
+`pilot.pause()` (layout and render of the visible tab), once with the TCP pane visible and
+once with the hosts view; and that pane's show() alone.
 
 Run as root: .venv/bin/python bench/poll_cost.py --connections 10000 --polls 20
 """
@@ -51,8 +52,9 @@ async def _ui_times(frames: list[Frame], statuses: dict, size: tuple[int, int], 
     from tests.fakes import ScriptedSource, show_pane
 
     from nettop.app import NettopApp
+    from nettop.heap import CollectorPacing
 
-    app = NettopApp(ScriptedSource(statuses=statuses), autopoll=False)
+    app = NettopApp(ScriptedSource(statuses=statuses), autopoll=False, heap=CollectorPacing())  # as `nettop` runs it
     shows: list[float] = []
     updates = []
     async with app.run_test(size=size) as pilot:

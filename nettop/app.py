@@ -24,6 +24,7 @@ from textual.screen import ModalScreen
 from textual.timer import Timer
 from textual.widgets import Footer, Input, Static, TabbedContent, TabPane
 
+from nettop.heap import CollectorPacing
 from nettop.model.frame import Frame
 from nettop.panes.registry import PANES, PaneSpec
 from nettop.probes.base import ProbeState, ProbeStatus
@@ -149,6 +150,7 @@ class NettopApp(App[None]):
         autopoll: bool = True,
         timeline: Timeline | None = None,
         replay: bool = False,
+        heap: CollectorPacing | None = None,
     ) -> None:
         super().__init__()
         self.source = source
@@ -158,6 +160,7 @@ class NettopApp(App[None]):
         self._clock = clock
         self._autopoll = autopoll
         self.timeline = timeline if timeline is not None else Timeline()
+        self.heap = heap  # None: Python's collector as it is (tests, scripts)
         self.replay = replay
         self.playing = replay
         self.shown: Frame | None = None
@@ -189,6 +192,8 @@ class NettopApp(App[None]):
             asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, self.exit)
         except (NotImplementedError, RuntimeError, ValueError):
             pass
+        if self.heap is not None:
+            self.heap.frames_kept()  # a replay's whole recording, or nothing yet
         if self.replay:
             self.timeline.to_start()
             self._show_current(jumped=True)
@@ -200,6 +205,8 @@ class NettopApp(App[None]):
 
     def on_unmount(self) -> None:
         self.source.close()
+        if self.heap is not None:
+            self.heap.release()
 
     # -- live polling ----------------------------------------------------
 
@@ -221,6 +228,8 @@ class NettopApp(App[None]):
             write_frame(self.record_to, frame)
         self.timeline.append(frame)
         self._observe(frame)
+        if self.heap is not None:
+            self.heap.frames_kept()
         if self.timeline.following:
             self._show_current()
         else:

@@ -223,14 +223,14 @@ def cmd_live(args: argparse.Namespace) -> int:
     if problem:
         raise NettopError(problem)
     from nettop.app import NettopApp
-
+    from nettop.heap import CollectorPacing
     from nettop.timeline import Timeline
 
     record_to = open_output(args.record) if args.record else None
     source = LiveSource(chosen_probes(build_probes(probe_options(args)), args.probes))
     timeline = Timeline(max_frames=max(1, int(args.history / args.interval)))
     try:
-        NettopApp(source, interval=args.interval, record_to=record_to, timeline=timeline).run()
+        NettopApp(source, interval=args.interval, record_to=record_to, timeline=timeline, heap=CollectorPacing()).run()
     finally:
         source.close()
         if record_to is not None:
@@ -240,13 +240,15 @@ def cmd_live(args: argparse.Namespace) -> int:
 
 def cmd_replay(path: str, speed: float) -> int:
     from nettop.app import NettopApp
+    from nettop.heap import CollectorPacing
     from nettop.replay import open_replay
     from nettop.timeline import Timeline
 
     source, frames, warning = open_replay(path)
     if warning:
         print(f"nettop: warning: {warning}", file=sys.stderr)
-    app = NettopApp(source, timeline=Timeline(frames, max_frames=len(frames), max_rows=10**12), replay=True)
+    app = NettopApp(source, timeline=Timeline(frames, max_frames=len(frames), max_rows=10**12), replay=True,
+                    heap=CollectorPacing())
     app.speed = speed
     app.run()
     return 0
