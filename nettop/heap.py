@@ -27,13 +27,13 @@ class CollectorPacing:
         self.full_every = full_every
         self._clock = clock
         self._gc = collector
-        self._last_full = clock()
+        self._last_full: float | None = None  # the first call collects: start-up garbage goes first
         self.full_collections = 0
 
     def frames_kept(self) -> None:
         """After the timeline took a frame (or a recording's frames)."""
         now = self._clock()
-        if now - self._last_full >= self.full_every:
+        if self._last_full is None or now - self._last_full >= self.full_every:
             self._gc.unfreeze()
             self._gc.collect()
             self._last_full = now
