@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import random
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any, AsyncIterator
 
 from rich.text import Text
 from textual.app import App, ComposeResult
@@ -84,12 +86,19 @@ def count_calls(table: DataTable, method: str) -> list:
     return calls
 
 
-async def test_sync_writes_only_the_cells_that_changed():
+@asynccontextmanager
+async def table_showing(*rows: tuple[str, ...]) -> AsyncIterator[tuple[DataTable, Any]]:
+    """A table synced to `rows` once and drawn: (table, pilot)."""
     app = TableApp()
     async with app.run_test() as pilot:
         table = app.query_one(DataTable)
-        sync_table(table, wanted(("a", "1 B/s"), ("b", "2 B/s"), ("c", "3 B/s")), cells, None)
+        sync_table(table, wanted(*rows), cells, None)
         await pilot.pause()
+        yield table, pilot
+
+
+async def test_sync_writes_only_the_cells_that_changed():
+    async with table_showing(("a", "1 B/s"), ("b", "2 B/s"), ("c", "3 B/s")) as (table, _):
         writes, clears, sorts = (count_calls(table, m) for m in ("update_cell", "clear", "sort"))
 
         sync_table(table, wanted(("a", "1 B/s"), ("b", "2 B/s"), ("c", "3 B/s")), cells, cursor_key(table))
@@ -106,11 +115,7 @@ async def test_sync_writes_only_the_cells_that_changed():
 
 
 async def test_sync_reorders_kept_rows_and_rebuilds_when_a_row_leaves():
-    app = TableApp()
-    async with app.run_test() as pilot:
-        table = app.query_one(DataTable)
-        sync_table(table, wanted(("a", "1"), ("b", "2"), ("c", "3")), cells, None)
-        await pilot.pause()
+    async with table_showing(("a", "1"), ("b", "2"), ("c", "3")) as (table, _):
         table.move_cursor(row=1)  # on "b"
         writes, clears = count_calls(table, "update_cell"), count_calls(table, "clear")
 
@@ -125,11 +130,7 @@ async def test_sync_reorders_kept_rows_and_rebuilds_when_a_row_leaves():
 
 
 async def test_a_wider_value_widens_its_column_as_a_new_row_would():
-    app = TableApp()
-    async with app.run_test() as pilot:
-        table = app.query_one(DataTable)
-        sync_table(table, wanted(("a", "1 B/s")), cells, None)
-        await pilot.pause()
+    async with table_showing(("a", "1 B/s")) as (table, pilot):
         narrow = table.columns[RATE].content_width
         sync_table(table, wanted(("a", "1000.0 KiB/s")), cells, cursor_key(table))
         await pilot.pause()

@@ -34,7 +34,7 @@ from nettop.panes.drilldown import (
 )
 from nettop.panes.resolver import Resolver
 from nettop.panes.socket_detail import SocketDetailScreen
-from nettop.panes.table import Column, SortableTablePane, cursor_key, sorted_rows, sync_table
+from nettop.panes.table import Column, SortableTablePane, column_named, cursor_key, sync_table, top_rows
 from nettop.panes.text import human_rate, inert, rate
 
 
@@ -193,7 +193,7 @@ class HostsPane(SortableTablePane):
 
     def sort_column(self) -> Column:
         """The column sorted by; RETX sorts by the last minute it shows, not by this interval."""
-        column = next(c for c in COLUMNS if c.key == self.sort_by)
+        column = column_named(COLUMNS, self.sort_by)
         if column.key != "retx":
             return column
         return replace(column, sort_key=lambda r: self.group_history.retransmits((self.grouping, r.key)))
@@ -248,7 +248,7 @@ class HostsPane(SortableTablePane):
             return
         table = self.query_one("#hosts-table", DataTable)
         rows = self.rows()
-        top = sorted_rows(rows, (self.sort_column(),), self.sort_by, self.sort_reverse, None)
+        top = top_rows(rows, self.sort_column(), self.sort_reverse, None)
         with self.app.batch_update():
             sync_table(table, {r.key: r for r in top}, self.cells, cursor_key(table))
         self.query_one("#hosts-summary", Static).update(self.summary(rows))
