@@ -3,11 +3,11 @@
 The rewind history keeps up to 200,000 rows, each a frozen dataclass the collector tracks,
 and with 10,000 connections every interval adds ~16,000 more. CPython 3.11 re-scans its
 whole old generation whenever a quarter of it is new: full collections of 85-230 ms about
-one frame in three in bench/poll_cost.py's UI loop, all of it wasted, since rows hold no
-reference cycles. So once a frame is kept, everything alive is moved out of the
-collector's sight (gc.freeze(), which costs nothing per object), and once a minute it is
-moved back and collected, so cyclic garbage from elsewhere (Textual's widgets, events and
-tasks) still goes within a minute.
+one frame in three when recorded 10,000-connection frames were replayed through the app,
+all of it wasted, since rows hold no reference cycles. So once a frame is kept, everything
+alive is moved out of the collector's sight (gc.freeze(), which costs nothing per object),
+and once a minute it is moved back and collected, so cyclic garbage from elsewhere
+(Textual's widgets, events and tasks) still goes within a minute.
 """
 
 from __future__ import annotations

@@ -84,12 +84,20 @@ def test_histograms_and_counters_of_one_process_sum_slot_by_slot():
 
 
 def test_summed_lanes_do_not_carry_between_fields():
-    """Large 64-bit byte counts and 32-bit call counts next to each other, summed."""
+    """Large 64-bit byte counts and 32-bit call, error and slot counts next to each other,
+    summed over two sockets of one process as poll() sums them."""
     big = [2**30 + i for i in range(2 * SLOTS)]
-    x = socket_io._BODY.pack(2**62, 2**61, 2**31, 7, 0, 2**31 - 1, *big)
-    y = socket_io._BODY.pack(2**62 - 1, 5, 2**31 - 1, 1, 3, 2**31 - 1, *big)
-    total = int.from_bytes(x, "little") + int.from_bytes(y, "little")
-    assert socket_io._fields(total) == (2**63 - 1, 2**61 + 5, 2**32 - 1, 8, 3, 2**32 - 2, *(2 * b for b in big))
+    m = meta(socket.AF_INET, "10.0.0.1", "10.0.0.2", 80, 5555)
+    m2 = meta(socket.AF_INET, "10.0.0.1", "10.0.0.3", 80, 5556)
+    (process,) = snapshots([
+        entry(9, rx=2**62, tx=2**61, calls=(2**31, 7), errors=(0, 2**31 - 1), hist=big, meta=m),
+        entry(9, rx=2**62 - 1, tx=5, calls=(2**31 - 1, 1), errors=(3, 2**31 - 1), hist=big, meta=m2),
+    ])["sizes"].processes
+    read, write = process.read, process.write
+    assert (read.bytes, write.bytes, read.count, write.count, read.errors, write.errors) == (
+        2**63 - 1, 2**61 + 5, 2**32 - 1, 8, 3, 2**32 - 2)
+    assert [n for _, _, n in read.histogram.buckets] == [2 * b for b in big[:SLOTS]]
+    assert [n for _, _, n in write.histogram.buckets] == [2 * b for b in big[SLOTS:]]
 
 
 def test_snapshots_split_tcp_rows_from_size_rows_and_unmap_ipv4():

@@ -7,7 +7,8 @@ Only the sampler thread uses it.
 
 Bounded in two generations rather than as an LRU: socket_io notes every active socket
 every interval, and touching an ordered dict 16,000 times an interval was a third of its
-poll with 10,000 connections, where one dict.update() of the interval's owners is C work.
+poll with 10,000 connections (under cProfile), where one dict.update() of the interval's
+owners is C work.
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ class Owner:
 class SocketOwners:
     """Sockets noted since the last turnover, and those of the generation before. Once the
     newer generation holds more than half the capacity it becomes the older, and the older
-    is forgotten: a socket noted at least once a generation is never lost, a socket not
-    noted for two generations is, and at most about `capacity` sockets are kept."""
+    is forgotten: a socket noted at least once a generation is never lost, one not noted
+    during a whole generation is forgotten at the turnover that ends the next, and at most
+    `capacity` plus one call's worth of sockets are kept."""
 
     def __init__(self, capacity: int = 65536) -> None:
         self.capacity = capacity

@@ -18,7 +18,7 @@ Kernel hooks, best first:
 Socket addresses are read once per socket per interval, at offsets from the running
 kernel's BTF (never through the installed headers, which may be for another kernel).
 
-Overhead: one hash lookup per send/recv syscall; 100-210 ns of BPF run time per call measured
+Overhead: one hash lookup per send/recv syscall; 100-310 ns of BPF run time per call measured
 here on loopback (docs/benchmarks.md). Map: one entry (344 bytes) per active (socket, pid)
 per interval, bounded by --max-sockets; entries that do not fit are counted as dropped. The
 poll decodes each socket once and keeps it (SocketDecoder): 16,384 entries in ~50-180 ms on
@@ -61,7 +61,7 @@ KPROBE_FIELDS = (
 PROTOCOLS = {socket.IPPROTO_TCP: "tcp", socket.IPPROTO_UDP: "udp"}
 
 # struct sock_stats, as laid out by the C below (little-endian, no padding): the counters
-# and histogram (one integer per entry: _lanes()), then the metadata written once per entry.
+# and histogram (summed per process as one integer: _fields()), then the metadata written once per entry.
 _BODY = struct.Struct(f"<2Q4I{2 * SLOTS}I")  # bytes rx/tx, calls rx/tx, errors rx/tx, rx slots, tx slots
 _META = struct.Struct("<16s16sHHHH16s")  # laddr, raddr, lport, rport, family, protocol, comm
 _VALUE_SIZE = _BODY.size + _META.size
