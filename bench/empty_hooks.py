@@ -24,7 +24,7 @@ def program(hooks: tuple[str, ...]) -> str:
 
 def main() -> None:
     hooks = tuple(sys.argv[1].split(",")) if len(sys.argv) > 1 else HOOKS
-    BPF(text=program(hooks))  # BCC attaches the raw tracepoints by name; kept until exit
+    bpf = BPF(text=program(hooks))  # noqa: F841 -- BCC attaches the raw tracepoints by name; held until exit
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print(f"Tracing {len(hooks)} hooks", flush=True)
     while True:

@@ -13,6 +13,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 
 import common  # noqa: E402
+import empty_hooks  # noqa: E402
 import observers  # noqa: E402
 import report  # noqa: E402
 import soak  # noqa: E402
@@ -109,3 +110,16 @@ def test_targets_met_missed_and_not_measured():
     assert rows["nettop CPU at bulk loopback"].endswith("| met |")
     assert "50.0× (iftop)" in rows["CPU vs the cheapest packet-capture tool, bulk loopback"]
     assert rows["time to first frame"].endswith("| not measured |")
+
+
+def test_scale_reports_the_socket_maps_drops_only_when_there_were_some():
+    assert report.dropped_note({}) == ""  # results from before the figure existed
+    assert report.dropped_note({"tcp_dropped": common.figure([0, 0])}) == ""
+    note = report.dropped_note({"tcp_dropped": common.figure([7236, 7432, 6670], 0)})
+    assert "7236 [6670–7432] sends/receives per interval" in note and "16,384" in note
+
+
+def test_empty_hooks_are_one_empty_raw_program_per_tracepoint():
+    text = empty_hooks.program(("net:net_dev_queue", "skb:consume_skb"))
+    assert text.splitlines() == ["RAW_TRACEPOINT_PROBE(net_dev_queue) { return 0; }",
+                                 "RAW_TRACEPOINT_PROBE(consume_skb) { return 0; }"]

@@ -59,14 +59,15 @@ from nettop.probes.base import EventSource, Probe
 from nettop.probes.sock_diag import SockDiag
 
 DEFAULT_MAX_SOCKETS = 128
-_FIVE_TUPLE = operator.attrgetter("family", "laddr", "lport", "raddr", "rport")
-_FOUR_TUPLE = operator.attrgetter("laddr", "lport", "raddr", "rport")
 #: with more TCP sockets than this in the namespace, look up the busy ones instead of dumping all
 DEFAULT_CENSUS_MAX = 1000
 SOCKSTAT = "/proc/net/sockstat"
 ROUTE_TTL = 10.0
 ROUTE_CACHE = 1024
 NETLINK = EventSource("netlink", ())
+#: a TCP pane row's lookup key, and the socket it belongs to (a socket may have two owners)
+_FIVE_TUPLE = operator.attrgetter("family", "laddr", "lport", "raddr", "rport")
+_FOUR_TUPLE = operator.attrgetter("laddr", "lport", "raddr", "rport")
 
 #: connected states only: LISTEN has no peer, TIME-WAIT and CLOSE carry no tcp_info
 WANTED_STATES = sum(1 << s for s in (1, 2, 3, 4, 5, 8, 9, 11))
