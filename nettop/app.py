@@ -26,6 +26,7 @@ from textual.widgets import Footer, Input, Static, TabbedContent, TabPane
 
 from nettop.heap import CollectorPacing
 from nettop.model.frame import Frame
+from nettop.panes.fixed_line import FixedLine
 from nettop.panes.registry import PANES, PaneSpec
 from nettop.probes.base import ProbeState, ProbeStatus
 from nettop.recording import write_frame
@@ -113,7 +114,7 @@ def time_bar(timeline: Timeline, replay: bool, playing: bool, speed: float, widt
 class NettopApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "nettop"
-    AUTO_FOCUS = "DataTable"
+    AUTO_FOCUS = "RowTable"
     BINDINGS = [
         Binding("q", "quit", "quit"),
         Binding("ctrl+c", "quit", "quit", show=False, priority=True),
@@ -166,13 +167,14 @@ class NettopApp(App[None]):
         self.shown: Frame | None = None
         self.frames_polled = 0
         self._play_timer: Timer | None = None
+        self._pane_status_lines: dict[str, str] = {}
 
     @property
     def paused(self) -> bool:
         return not self.playing if self.replay else not self.timeline.following
 
     def compose(self) -> ComposeResult:
-        yield Static(id="topline")
+        yield FixedLine(id="topline")
         with TabbedContent(id="panes", initial=PANES[0].key):
             for number, spec in enumerate(PANES, start=1):
                 with TabPane(f"{number} {spec.title}", id=spec.key):
@@ -182,7 +184,7 @@ class NettopApp(App[None]):
                         pane.id = f"{spec.key}-pane"
                         yield pane
         yield Input(placeholder="filter: PID, port, address or COMM (Enter to apply, Esc to clear)", id="filter")
-        yield Static(id="timebar")
+        yield FixedLine(id="timebar")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -350,7 +352,10 @@ class NettopApp(App[None]):
 
     def _update_pane_status(self, spec: PaneSpec, status: ProbeStatus | None) -> None:
         widget = self.dashboard(f"#{spec.key}-status", Static)
-        widget.update(Text(f"{spec.title}: {describe_status(status)}"))
+        line = f"{spec.title}: {describe_status(status)}"
+        if line != self._pane_status_lines.get(spec.key):  # its height follows the text: a new one lays out
+            self._pane_status_lines[spec.key] = line
+            widget.update(Text(line))
         widget.set_class(status is not None and status.state is ProbeState.UNAVAILABLE, "unavailable")
 
     # -- actions ---------------------------------------------------------

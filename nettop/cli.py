@@ -128,8 +128,11 @@ def cmd_record(args: argparse.Namespace) -> int:
     problem = machine_problem()
     if problem:
         raise NettopError(problem)
+    from nettop.heap import CollectorPacing
+
     source = LiveSource(chosen_probes(build_probes(probe_options(args)), args.probes))
     output = sys.stdout if args.output == "-" else open_output(args.output)
+    heap = CollectorPacing()  # the probes' caches of 10,000 sockets would be re-scanned in full collections
     with stop_on_signals() as stop:
         try:
             source.start()
@@ -149,7 +152,9 @@ def cmd_record(args: argparse.Namespace) -> int:
                     break
                 stop.wait(min(args.interval, remaining))
                 write_frame(output, source.poll())
+                heap.frames_kept()
         finally:
+            heap.release()
             source.close()
             if output is not sys.stdout:
                 output.close()

@@ -8,6 +8,10 @@ all of it wasted, since rows hold no reference cycles. So once a frame is kept, 
 alive is moved out of the collector's sight (gc.freeze(), which costs nothing per object),
 and once a minute it is moved back and collected, so cyclic garbage from elsewhere
 (Textual's widgets, events and tasks) still goes within a minute.
+
+`nettop record` paces the collector the same way: the probes keep what they decoded of
+10,000 sockets from one poll to the next (socket_io's SocketDecoder), and without pacing
+full collections of 50-130 ms fell in 3 of 10 polls at 10,000 loopback connections.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ class CollectorPacing:
         self.full_collections = 0
 
     def frames_kept(self) -> None:
-        """After the timeline took a frame (or a recording's frames)."""
+        """After the timeline took a frame (or a recording's frames), or `record` wrote one."""
         now = self._clock()
         if self._last_full is None or now - self._last_full >= self.full_every:
             self._gc.unfreeze()

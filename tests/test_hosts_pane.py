@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from fakes import ScriptedSource, live, show_pane
 from nettop.app import NettopApp
@@ -14,9 +14,10 @@ from nettop.model.retransmits import RetransmitEvent, RetransmitFlow, Retransmit
 from nettop.model.sizes import IoSizes, ProcessSizes, SizesSnapshot
 from nettop.model.sockets import SocketMemory, SocketsSnapshot, TcpSocketInfo
 from nettop.model.tcp import TcpConnection, TcpSnapshot
-from nettop.panes.drilldown import Selector, TrafficHistory, build_groups
+from nettop.panes.drilldown import Selector, TrafficHistory, build_groups, endpoints_of
 from nettop.panes.hosts import HostsPane
 from nettop.panes.resolver import Resolver
+from nettop.panes.row_table import RowTable
 from nettop.panes.socket_detail import DetailState, SocketDetailScreen, ss_lines
 from nettop.panes.text import sparkline
 from nettop.recording import frame_from_record, frame_to_record
@@ -64,13 +65,13 @@ def sockets_of(*infos, routes=None):
 
 
 def rows(app, table_id="#hosts-table"):
-    table = app.screen.query_one(table_id, DataTable)
+    table = app.screen.query_one(table_id, RowTable)
     return [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
 
 
 def cursor_key(app, table_id="#hosts-table"):
-    table = app.screen.query_one(table_id, DataTable)
-    return table.coordinate_to_cell_key(table.cursor_coordinate)[0].value
+    table = app.screen.query_one(table_id, RowTable)
+    return table.cursor_key
 
 
 async def open_hosts(pilot, app, *frames):
@@ -78,7 +79,7 @@ async def open_hosts(pilot, app, *frames):
     for f in frames:
         app.accept_frame(f)
     await pilot.pause()
-    app.screen.query_one("#hosts-table", DataTable).focus()
+    app.screen.query_one("#hosts-table", RowTable).focus()
     await pilot.pause()
 
 
@@ -120,14 +121,36 @@ def test_service_names_come_from_the_services_file_read_once(tmp_path):
     assert _tcp_services(str(tmp_path / "absent")) == {}
 
 
-def test_socket_history_keeps_the_busiest_sockets_when_more_than_it_can_hold():
-    from nettop.panes.drilldown import record_frame
+def test_a_detail_catches_up_on_its_sockets_last_minute_from_earlier_frames():
+    """Histories are built when a detail opens, for its group only, from the frames the app holds."""
+    flow = RetransmitFlow(100, "curl", 4, "10.201.1.1", 40001, A, 443, "ESTABLISHED", events=1, segments=5)
+    earlier = [
+        frame(t=T0, sockets=sockets_of(info(CONNS[0]))),
+        frame(connections=CONNS[1:2], t=T0 + 1, retransmits=RetransmitsSnapshot("tracepoint", 0, (flow,))),
+        frame(connections=CONNS[2:], t=T0 + 2),  # no traffic to A
+    ]
+    state = DetailState(Selector("host", A, A))
+    state.catch_up(earlier)
+    ends = [endpoints_of(c) for c in CONNS[:2]]
+    assert set(state.rows) == set(ends)  # quiet now, still listed, B's socket not
+    assert state.rows[ends[0]].info is not None and state.rows[ends[0]].pid == 100
+    assert [round(s[2]) for s in state.history._samples[ends[0]]] == [4_000_000]  # one interval with traffic
+    assert [s[0] for s in state.history._samples[ends[1]]] == [T0, T0 + 1]
+    assert state.rows[ends[0]].retransmits == 0 and not state.events  # counted from the opening on
+    now = frame(connections=CONNS[:1], t=T0 + 3)
+    state.update(now)
+    state.update(now)  # the same frame shown again
+    assert [s[0] for s in state.history._samples[ends[0]]] == [T0, T0 + 3]
+    assert state.history.spark(ends[0]).strip()
 
-    many = [conn(400, "load", B, 5201, 41000 + i, 0, 100_000 - i) for i in range(50)]  # busiest listed first
-    groups, sockets = TrafficHistory(), TrafficHistory(capacity=10)
-    record_frame(frame(connections=many), "host", {}, groups, sockets)
-    kept = sorted(key[1] for key in sockets.keys())
-    assert kept == list(range(41000, 41010))  # the ten with the most bytes, not the last ten listed
+
+def test_recent_frames_are_the_last_minute_up_to_the_shown_one():
+    from nettop.panes.drilldown import recent_frames
+    from nettop.timeline import Timeline
+
+    timeline = Timeline(frame(t=T0 + i) for i in range(100))
+    recent = recent_frames(timeline, T0 + 80)
+    assert [f.time - T0 for f in recent] == list(range(21, 81))  # a replay's later frames left out
 
 
 def test_a_busy_key_keeps_only_its_last_window_of_samples():
@@ -251,13 +274,13 @@ async def test_grouping_switch_by_process_then_port():
         await open_hosts(pilot, app, frame())
         await pilot.press("b")
         await pilot.pause()
-        table = app.query_one("#hosts-table", DataTable)
-        assert [str(c.label) for c in table.columns.values()][0] == "PID"
+        table = app.query_one("#hosts-table", RowTable)
+        assert [c.label for c in table.columns][0] == "PID"
         assert {r[0]: r[1] for r in rows(app)} == {"200": "iperf3", "100": "curl", "300": "ssh"}
         assert {r[0]: r[8] for r in rows(app)}["100"] == A
         await pilot.press("b")
         await pilot.pause()
-        assert [str(c.label) for c in table.columns.values()][0] == "RPORT"
+        assert [c.label for c in table.columns][0] == "RPORT"
         assert sorted(r[0] for r in rows(app)) == ["22", "443", "5201"]
         await pilot.press("down", "enter")  # a port group drills down too
         await pilot.pause()
@@ -265,7 +288,7 @@ async def test_grouping_switch_by_process_then_port():
         assert [r[3] for r in rows(app, "#detail-table")] == ["10.201.1.2:443"] * 2
         await pilot.press("escape", "b")
         await pilot.pause()
-        assert [str(c.label) for c in table.columns.values()][0] == "HOST"
+        assert [c.label for c in table.columns][0] == "HOST"
 
 
 async def test_detail_joins_retransmits_sizes_and_queues():
@@ -314,14 +337,14 @@ async def test_enter_on_a_tcp_connection_opens_its_detail():
     async with app.run_test(size=(130, 36)) as pilot:
         app.accept_frame(f)
         await pilot.pause()
-        app.query_one("#tcp-table", DataTable).focus()
+        app.query_one("#tcp-table", RowTable).focus()
         await pilot.press("enter")  # the busiest connection: iperf3 to B
         await pilot.pause()
         assert isinstance(app.screen, SocketDetailScreen)
         assert [r[:4] for r in rows(app, "#detail-table")] == [["200", "iperf3", "10.201.1.1:40003", "10.201.2.2:5201"]]
         await pilot.press("escape")
         await pilot.pause()
-        assert app.screen.query_one("#tcp-table", DataTable).has_focus
+        assert app.screen.query_one("#tcp-table", RowTable).has_focus
 
 
 async def test_replayed_frames_drive_the_detail_the_same_way(tmp_path):
@@ -356,8 +379,8 @@ async def test_a_quiet_host_still_drills_into_its_recent_sockets():
     app = NettopApp(ScriptedSource([], live("tcp")), autopoll=False)
     async with app.run_test(size=(130, 36)) as pilot:
         await open_hosts(pilot, app, busy, quiet)
-        table = app.query_one("#hosts-table", DataTable)
-        table.move_cursor(row=table.get_row_index(A))
+        table = app.query_one("#hosts-table", RowTable)
+        table.move_cursor(table.get_row_index(A))
         assert rows(app)[table.cursor_row][2] == "0"  # listed for a minute, with no connections now
         await pilot.press("enter")
         await pilot.pause()
@@ -402,6 +425,6 @@ async def test_summary_adds_up_every_group_though_the_table_draws_the_top_rows()
     app = NettopApp(ScriptedSource([], live("tcp")), autopoll=False)
     async with app.run_test(size=(130, 30)) as pilot:
         await open_hosts(pilot, app, frame(connections=many))
-        assert app.query_one("#hosts-table", DataTable).row_count == MAX_TABLE_ROWS
+        assert app.query_one("#hosts-table", RowTable).row_count == MAX_TABLE_ROWS
         summary = str(app.query_one("#hosts-summary", Static).render())
         assert summary.startswith(f"{MAX_TABLE_ROWS + 50} remote hosts") and "244.1 KiB/s" in summary

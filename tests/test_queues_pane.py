@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from fakes import ScriptedSource, live, show_pane
 from nettop.app import NettopApp
@@ -11,6 +11,7 @@ from nettop.model.histogram import Histogram
 from nettop.model.queues import DeviceLatency, Latency, QdiscQueue, QdiscStats, QueuesSnapshot
 from nettop.panes.histogram import render_plain
 from nettop.panes.queues import P99History, detail, human_us, queue_rows
+from nettop.panes.row_table import RowTable
 
 TBF_HIST = Histogram(((32768, 65536, 400),))
 FAST_HIST = Histogram(((1, 2, 300), (2, 4, 100)))
@@ -36,7 +37,7 @@ def frame(snap, t=1_800_000_000.0):
 
 
 def table_rows(app) -> list[list[str]]:
-    table = app.query_one("#queues-table", DataTable)
+    table = app.query_one("#queues-table", RowTable)
     return [[str(cell) for cell in table.get_row_at(i)] for i in range(table.row_count)]
 
 
@@ -106,7 +107,7 @@ async def test_selection_moves_the_histogram():
     async with app.run_test(size=(150, 40)) as pilot:
         await open_queues(app, pilot)
         assert "noqueue, no queueing" in hist_text(app)
-        app.query_one("#queues-table", DataTable).focus()
+        app.query_one("#queues-table", RowTable).focus()
         await pilot.press("down")
         await pilot.pause()
         assert "time in the qdisc" in hist_text(app) and "[32K, 64K)" in hist_text(app)
@@ -123,7 +124,7 @@ async def test_sparkline_follows_p99_and_keeps_the_cursor():
     app = NettopApp(ScriptedSource(frames, live("queues")), autopoll=False)
     async with app.run_test(size=(150, 40)) as pilot:
         await open_queues(app, pilot)
-        app.query_one("#queues-table", DataTable).focus()
+        app.query_one("#queues-table", RowTable).focus()
         await pilot.press("down")  # onto the driver row: the cursor must stay there
         for _ in range(2):
             app.accept_frame(app.source.poll())

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from fakes import ScriptedSource, live
 from nettop.app import NettopApp
 from nettop.model.frame import Frame
 from nettop.model.tcp import TcpConnection, TcpSnapshot
+from nettop.panes.row_table import RowTable
 from nettop.replay import ReplaySource
 from nettop.timeline import Timeline
 
@@ -21,7 +22,7 @@ def frames(n, start=1_800_000_000.0):
 
 
 def shown_pid(app) -> int:
-    return int(str(app.query_one("#tcp-table", DataTable).get_row_at(0)[0]))
+    return int(str(app.query_one("#tcp-table", RowTable).get_row_at(0)[0]))
 
 
 def timebar(app) -> str:

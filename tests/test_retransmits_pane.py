@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from rich.console import Console
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from fakes import ScriptedSource, live, show_pane
 from nettop.app import NettopApp
 from nettop.model.frame import Frame
 from nettop.model.retransmits import RetransmitEvent, RetransmitFlow, RetransmitsSnapshot
 from nettop.panes.retransmits import LOG_LINES, default_palette, event_line, state_text, visible_rows
+from nettop.panes.row_table import RowTable
 
 T0 = 1_800_000_000.0
 
@@ -43,7 +44,7 @@ def rendered(renderable, width=200) -> str:
 
 
 def table_rows(app) -> list[list[str]]:
-    table = app.query_one("#retransmits-table", DataTable)
+    table = app.query_one("#retransmits-table", RowTable)
     return [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
 
 
@@ -85,7 +86,7 @@ async def test_state_column_tells_syn_storms_from_loss():
         await open_pane(pilot)
         app.accept_frame(app.source.poll())
         await pilot.pause()
-        table = app.query_one("#retransmits-table", DataTable)
+        table = app.query_one("#retransmits-table", RowTable)
         styles = {str(table.get_row_at(i)[4]): table.get_row_at(i)[4].style for i in range(2)}
         assert app.current_theme.error in str(styles["SYN_SENT"])
         assert styles["ESTABLISHED"] == ""
@@ -144,7 +145,7 @@ async def test_hostile_comm_is_inert_in_table_and_log():
         await open_pane(pilot)
         app.accept_frame(app.source.poll())
         await pilot.pause()
-        shown = rendered(app.query_one("#retransmits-table", DataTable).get_row_at(0)[1]) + rendered(
+        shown = rendered(app.query_one("#retransmits-table", RowTable).get_row_at(0)[1]) + rendered(
             app.pane("retransmits").event_log.render(default_palette())
         )
         assert "\x1b" not in shown and shown.count("[bold]x[/]") == 2

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from textual.widgets import DataTable, Static, TabbedContent
+from textual.widgets import Static, TabbedContent
 
 from fakes import ScriptedSource, live
 from nettop.app import NettopApp
@@ -12,6 +12,7 @@ from nettop.model.histogram import Histogram, log2_bounds, log2_slot
 from nettop.model.sizes import DeviceSizes, IoSizes, ProcessSizes, SizesSnapshot
 from nettop.panes.histogram import HistogramView, bucket_label, hist_lines, render_plain
 from nettop.panes.registry import PANES
+from nettop.panes.row_table import RowTable
 from nettop.panes.sizes import Totals
 
 
@@ -52,7 +53,7 @@ SECOND = frame([proc(100, "nginx", "tcp", read=[(4096, 5)])], [dev("lo", 1, stac
 
 
 def rows(app, table_id):
-    table = app.query_one(table_id, DataTable)
+    table = app.query_one(table_id, RowTable)
     return [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
 
 
@@ -141,7 +142,7 @@ async def test_process_list_and_selection():
         assert table[0][5:] == ["100 B", "64.0 KiB", "1000 B", "256.0 KiB"]
         text = detail(app, "process")
         assert "nginx (PID 100, tcp)" in text and "[64, 128)" in text and "[64K, 128K)" in text
-        app.query_one("#sizes-processes", DataTable).focus()
+        app.query_one("#sizes-processes", RowTable).focus()
         await pilot.press("down")
         await pilot.pause()
         text = detail(app, "process")
@@ -156,7 +157,7 @@ async def test_cumulative_toggle():
         await start(pilot, app, FIRST, SECOND)
         assert [r[0] for r in rows(app, "#sizes-processes")] == ["100"]
         assert "[4K, 8K)" in detail(app, "process") and "[64, 128)" not in detail(app, "process")
-        app.query_one("#sizes-processes", DataTable).focus()
+        app.query_one("#sizes-processes", RowTable).focus()
         await pilot.press("c")
         await pilot.pause()
         table = rows(app, "#sizes-processes")
@@ -186,7 +187,7 @@ async def test_device_section_shows_segmentation_and_selects_with_d():
         ]
         # GSO: two 64 KiB sends at the stack, ninety 1514-byte frames at the NIC
         assert "[64K, 128K)            2 |" in sections[2] and "[1K, 2K)              90 |" in sections[3]
-        app.query_one("#sizes-processes", DataTable).focus()
+        app.query_one("#sizes-processes", RowTable).focus()
         await pilot.press("d")
         await pilot.pause()
         assert app.query_one("#sizes-pane").selected_device.endswith("/1/lo")

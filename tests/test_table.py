@@ -1,17 +1,20 @@
-"""The table helpers every pane shares: top-of-sort selection and the changed-cells sync."""
+"""The table every pane shares: top-of-sort selection, and RowTable's drawing, cursor and events."""
 
 from __future__ import annotations
 
 import random
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, AsyncIterator
 
 from rich.text import Text
 from textual.app import App, ComposeResult
-from textual.widgets import DataTable
+from textual.geometry import Region
 
-from nettop.panes.table import Column, cursor_key, same_cell, sorted_rows, sync_table
+import nettop.app
+from nettop.panes.row_table import RowTable
+from nettop.panes.table import Column, sorted_rows, sync_table
 
 
 @dataclass(frozen=True)
@@ -46,11 +49,26 @@ NAME, RATE = "name", "rate"
 
 
 class TableApp(App):
+    CSS_PATH = str(Path(nettop.app.__file__).with_name("app.tcss"))  # RowTable's look is the app's
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: list = []
+
     def compose(self) -> ComposeResult:
-        table = DataTable(cursor_type="row")
+        table = RowTable(id="table")
         table.add_column("NAME", key=NAME)
         table.add_column("RATE", key=RATE)
         yield table
+
+    def on_row_table_row_highlighted(self, event: RowTable.RowHighlighted) -> None:
+        self.messages.append(("highlighted", event.row_key))
+
+    def on_row_table_row_selected(self, event: RowTable.RowSelected) -> None:
+        self.messages.append(("selected", event.row_key))
+
+    def on_row_table_header_selected(self, event: RowTable.HeaderSelected) -> None:
+        self.messages.append(("header", event.column_key))
 
 
 @dataclass(frozen=True)
@@ -69,76 +87,113 @@ def wanted(*rows: tuple[str, ...]) -> dict[str, Row]:
     return {fields[0]: Row(*fields) for fields in rows}
 
 
-def shown(table: DataTable) -> list[list[str]]:
+def shown(table: RowTable) -> list[list[str]]:
     return [[str(cell) for cell in table.get_row_at(i)] for i in range(table.row_count)]
 
 
-def count_calls(table: DataTable, method: str) -> list:
-    """Record the calls sync_table() makes to one DataTable method, still calling it."""
-    calls = []
-    original = getattr(table, method)
+def screen_lines(table: RowTable) -> list[str]:
+    """The table as drawn: each line's characters."""
+    strips = table.render_lines(Region(0, 0, table.size.width, table.size.height))
+    return ["".join(segment.text for segment in strip) for strip in strips]
 
-    def recording(*args, **kwargs):
-        calls.append(args)
-        return original(*args, **kwargs)
 
-    setattr(table, method, recording)
-    return calls
+def line_styles(table: RowTable, y: int) -> set:
+    strip = table.render_lines(Region(0, y, table.size.width, 1))[0]
+    return {segment.style for segment in strip if segment.text.strip()}
 
 
 @asynccontextmanager
-async def table_showing(*rows: tuple[str, ...]) -> AsyncIterator[tuple[DataTable, Any]]:
+async def table_showing(*rows: tuple[str, ...], size=(40, 8)) -> AsyncIterator[tuple[RowTable, Any]]:
     """A table synced to `rows` once and drawn: (table, pilot)."""
     app = TableApp()
-    async with app.run_test() as pilot:
-        table = app.query_one(DataTable)
-        sync_table(table, wanted(*rows), cells, None)
+    async with app.run_test(size=size) as pilot:
+        table = app.query_one(RowTable)
+        sync_table(table, wanted(*rows), cells)
+        table.focus()
         await pilot.pause()
         yield table, pilot
 
 
-async def test_sync_writes_only_the_cells_that_changed():
-    async with table_showing(("a", "1 B/s"), ("b", "2 B/s"), ("c", "3 B/s")) as (table, _):
-        writes, clears, sorts = (count_calls(table, m) for m in ("update_cell", "clear", "sort"))
+async def test_rows_are_drawn_padded_to_their_columns_with_the_header_on_top():
+    async with table_showing(("a", "1 B/s"), ("bb", "22 B/s"), ("c", "3 B/s", "red")) as (table, _):
+        lines = screen_lines(table)
+        assert lines[:4] == [
+            " NAME  RATE  ".ljust(40),
+            " a      1 B/s ".ljust(40),  # RATE right-justified, as its Text asks
+            " bb    22 B/s ".ljust(40),
+            " c      3 B/s ".ljust(40),
+        ]
+        assert lines[4:] == [" " * 40] * 4
+        header, cursor, plain, striped = (line_styles(table, y) for y in range(4))
+        assert all(style.bold for style in header)
+        assert cursor != plain != striped  # the cursor's row and the zebra stripes stand out
+        assert len({style.color for style in line_styles(table, 3)}) == 2  # "red" on RATE only (as the theme draws red)
 
-        sync_table(table, wanted(("a", "1 B/s"), ("b", "2 B/s"), ("c", "3 B/s")), cells, cursor_key(table))
-        assert writes == [] and clears == [] and sorts == []  # nothing changed: nothing redrawn
 
-        sync_table(table, wanted(("a", "1 B/s"), ("b", "9 B/s"), ("c", "3 B/s")), cells, cursor_key(table))
-        assert [(row, column) for row, column, _ in writes] == [("b", RATE)]
-
-        writes.clear()  # same characters, another style: Text's == would call them equal
-        sync_table(table, wanted(("a", "1 B/s"), ("b", "9 B/s", "red"), ("c", "3 B/s")), cells, cursor_key(table))
-        assert [(row, column) for row, column, _ in writes] == [("b", RATE)]
-        assert table.get_cell("b", RATE).style == "red" and clears == []
-        assert shown(table) == [["a", "1 B/s"], ["b", "9 B/s"], ["c", "3 B/s"]]
-
-
-async def test_sync_reorders_kept_rows_and_rebuilds_when_a_row_leaves():
-    async with table_showing(("a", "1"), ("b", "2"), ("c", "3")) as (table, _):
-        table.move_cursor(row=1)  # on "b"
-        writes, clears = count_calls(table, "update_cell"), count_calls(table, "clear")
-
-        sync_table(table, wanted(("c", "3"), ("a", "1"), ("b", "5"), ("d", "4")), cells, cursor_key(table))
+async def test_the_cursor_follows_its_row_when_rows_reorder_and_stays_put_when_it_leaves():
+    async with table_showing(("a", "1"), ("b", "2"), ("c", "3")) as (table, pilot):
+        table.move_cursor(1)  # on "b"
+        sync_table(table, wanted(("c", "3"), ("a", "1"), ("b", "5"), ("d", "4")), cells)
         assert shown(table) == [["c", "3"], ["a", "1"], ["b", "5"], ["d", "4"]]
-        assert clears == [] and [(row, column) for row, column, _ in writes] == [("b", RATE)]
-        assert cursor_key(table) == "b"  # the cursor follows its row
-
-        sync_table(table, wanted(("b", "5"), ("d", "4")), cells, cursor_key(table))
-        assert shown(table) == [["b", "5"], ["d", "4"]] and len(clears) == 1
-        assert cursor_key(table) == "b"
-
-
-async def test_a_wider_value_widens_its_column_as_a_new_row_would():
-    async with table_showing(("a", "1 B/s")) as (table, pilot):
-        narrow = table.columns[RATE].content_width
-        sync_table(table, wanted(("a", "1000.0 KiB/s")), cells, cursor_key(table))
+        assert table.cursor_key == "b" and table.cursor_row == 2
+        sync_table(table, wanted(("c", "3"), ("a", "1"), ("d", "4")), cells)
+        assert table.cursor_key == "d" and table.cursor_row == 2  # "b" left: the same row number
+        sync_table(table, wanted(("c", "3"), ("a", "1"), ("d", "4")), cells, keep="a")
+        assert table.cursor_key == "a"
+        sync_table(table, wanted(("a", "1")), cells)
+        assert table.cursor_row == 0
+        sync_table(table, {}, cells)
+        assert table.cursor_key is None and screen_lines(table)[1].strip() == ""
         await pilot.pause()
-        assert table.columns[RATE].content_width == len("1000.0 KiB/s") > narrow
 
 
-def test_same_cell_compares_what_a_cell_draws():
-    assert same_cell(Text("x", justify="right"), Text("x", justify="right"))
-    assert not same_cell(Text("x"), Text("x", justify="right"))
-    assert not same_cell(Text("x"), Text("x", style="bold"))
-    assert not same_cell(Text("x"), "x") and same_cell("x", "x") and not same_cell(1, 1.0)
+async def test_keys_move_the_cursor_enter_selects_and_highlights_are_posted_once_per_row():
+    async with table_showing(*[(f"r{i:02d}", str(i)) for i in range(20)]) as (table, pilot):
+        app = table.app
+        app.messages.clear()
+        await pilot.press("down", "down", "up", "enter")
+        await pilot.press("end")
+        assert table.cursor_key == "r19"
+        assert round(table.scroll_y) == 20 + 1 - 8  # scrolled so the last row shows under the header
+        assert screen_lines(table)[0].startswith(" NAME")  # the header stays on top
+        assert screen_lines(table)[-1].startswith(" r19")
+        await pilot.press("home", "pagedown")
+        assert table.cursor_row == 7  # a page is the rows under the header
+        sync_table(table, wanted(*[(f"r{i:02d}", str(i + 1)) for i in range(20)]), cells)
+        await pilot.pause()
+        assert app.messages == [("highlighted", "r01"), ("highlighted", "r02"), ("highlighted", "r01"),
+                                ("selected", "r01"), ("highlighted", "r19"), ("highlighted", "r00"),
+                                ("highlighted", "r07")]  # new values on the same row: no message
+
+
+async def test_clicks_sort_by_the_header_move_the_cursor_and_select_the_row_clicked_twice():
+    async with table_showing(("a", "1"), ("b", "2")) as (table, pilot):
+        app = table.app
+        app.messages.clear()
+        await pilot.click(RowTable, offset=(8, 0))  # the RATE header: NAME's column is 6 cells wide
+        await pilot.click(RowTable, offset=(2, 2))  # row "b"
+        await pilot.click(RowTable, offset=(2, 2))
+        assert app.messages == [("header", RATE), ("highlighted", "b"), ("selected", "b")]
+
+
+async def test_columns_widen_for_wider_values_and_start_again_when_cleared():
+    async with table_showing(("a", "1 B/s")) as (table, _):
+        narrow = table.column_width(RATE)
+        sync_table(table, wanted(("a", "1000.0 KiB/s")), cells)
+        assert table.column_width(RATE) == len("1000.0 KiB/s") > narrow
+        sync_table(table, wanted(("a", "1 B/s")), cells)
+        assert table.column_width(RATE) == len("1000.0 KiB/s")  # no jitter from one interval to the next
+        table.clear()
+        sync_table(table, wanted(("a", "1 B/s")), cells)
+        assert table.column_width(RATE) == len("RATE") + 1
+
+
+async def test_a_cell_with_spans_is_drawn_through_rich_in_its_column():
+    async with table_showing(("a", "1")) as (table, _):
+        coloured = Text.assemble(("ab", "bold"), "c")
+        table.set_rows({"x": (coloured, Text("9", justify="right")), "y": ("long name here", "1")})
+        lines = screen_lines(table)
+        # NAME is as wide as its widest cell (14), RATE as its header (4): each padded by one
+        assert lines[1].startswith(" abc" + " " * 11 + " " + "    9 ")
+        assert lines[2].startswith(" long name here " + " 1    ")
+        assert any(style.bold for style in line_styles(table, 1))

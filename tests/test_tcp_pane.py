@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from rich.console import Console
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from fakes import ScriptedSource, live
 from nettop.app import HelpScreen, NettopApp
 from nettop.model.frame import Frame
 from nettop.model.tcp import TcpConnection, TcpSnapshot
+from nettop.panes.row_table import RowTable
 from nettop.panes.tcp import visible_rows
 
 
@@ -28,7 +29,7 @@ def frame(*connections, interval=1.0, time=1_800_000_000.0):
 
 
 def table_rows(app) -> list[list[str]]:
-    table = app.query_one("#tcp-table", DataTable)
+    table = app.query_one("#tcp-table", RowTable)
     return [[str(cell) for cell in table.get_row_at(i)] for i in range(table.row_count)]
 
 
@@ -130,7 +131,7 @@ async def test_hostile_process_names_render_inert():
     async with app.run_test(size=(120, 20)) as pilot:
         app.accept_frame(app.source.poll())
         await pilot.pause()
-        cell = app.query_one("#tcp-table", DataTable).get_row_at(0)[1]
+        cell = app.query_one("#tcp-table", RowTable).get_row_at(0)[1]
         console = Console(record=True, width=80, color_system=None)
         console.print(cell)
         shown = console.export_text()

@@ -6,12 +6,13 @@ from pathlib import Path
 
 import pytest
 from rich.console import Console
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from fakes import ScriptedSource, live, show_pane
 from nettop.app import NettopApp
 from nettop.model.frame import Frame
 from nettop.model.wifi import WifiChannel, WifiScan, WifiSnapshot, band_of
+from nettop.panes.row_table import RowTable
 from nettop.panes.wifi import STORM_PER_MINUTE, ScanRate, rate_text, timeline_text
 from nettop.probes.base import ProbeState, ProbeStatus
 from nettop.probes.wifi_scan import NO_STACK
@@ -43,7 +44,7 @@ def rendered(renderable, width=160) -> str:
 
 
 def rows(app) -> list[list[str]]:
-    table = app.query_one("#wifi-scans", DataTable)
+    table = app.query_one("#wifi-scans", RowTable)
     return [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
 
 
@@ -102,7 +103,7 @@ async def test_recent_scans_newest_first_with_the_one_under_way_on_top(size):
         assert "wlan1 1" in text_of(app, "#wifi-rate") and "wlan2 1" in text_of(app, "#wifi-rate")
         timeline = text_of(app, "#wifi-timeline")  # the cursor stayed on the row it was on
         assert "channels of wlan1 scan" in timeline and "4 in 4084 ms" in timeline and "2437●" in timeline
-        app.query_one("#wifi-scans", DataTable).focus()
+        app.query_one("#wifi-scans", RowTable).focus()
         await pilot.press("up", "up")
         assert "1 in 1200 ms so far" in text_of(app, "#wifi-timeline")
 

@@ -136,7 +136,7 @@ class SocketsSnapshot:
     sockets: tuple[TcpSocketInfo, ...] = ()  # with traffic this interval, busiest first; closed ones too
     routes: Mapping[str, str] = field(default_factory=dict)  # remote address -> device of its route
     seen: int = 0  # connected TCP sockets the kernel listed
-    skipped: int = 0  # had traffic but over the bound, not reported
+    skipped: int = 0  # had traffic but over the bound, not reported (following the TCP pane: its rows)
     idle: int = 0  # no traffic this interval, not reported
 
     def merge(self, other: SocketsSnapshot) -> SocketsSnapshot:

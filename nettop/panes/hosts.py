@@ -18,7 +18,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.reactive import reactive
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from nettop.model.frame import Frame
 from nettop.panes.drilldown import (
@@ -29,12 +29,14 @@ from nettop.panes.drilldown import (
     TrafficHistory,
     build_groups,
     matches_filter,
-    record_frame,
+    recent_frames,
     record_groups,
 )
 from nettop.panes.resolver import Resolver
-from nettop.panes.socket_detail import SocketDetailScreen
-from nettop.panes.table import Column, SortableTablePane, column_named, cursor_key, sync_table, top_rows
+from nettop.panes.socket_detail import open_detail
+from nettop.panes.fixed_line import FixedLine
+from nettop.panes.row_table import RowTable
+from nettop.panes.table import Column, SortableTablePane, column_named, sync_table, top_rows
 from nettop.panes.text import human_rate, inert, rate
 
 
@@ -84,15 +86,13 @@ class HostsPane(SortableTablePane):
         self.groups: dict[str, GroupRow] = {}  # the shown frame's groups, in the shown grouping
         self.last_rows: dict[tuple[str, str], GroupRow] = {}  # so quiet groups keep their labels
         self.group_history = TrafficHistory()  # the shown grouping's groups
-        self.socket_history = TrafficHistory()
         self._grouped: tuple[Frame, str, dict[str, GroupRow]] | None = None
-        self.recent_sockets: dict = {}  # endpoints -> (pid, comm, last TcpSocketInfo), for the last minute
         self.resolve_names = resolve_names
         self.resolver = resolver
 
     def compose(self) -> ComposeResult:
-        yield Static("no data yet", id="hosts-summary", classes="pane-summary")
-        yield DataTable(id="hosts-table", cursor_type="row", zebra_stripes=True)
+        yield FixedLine("no data yet", id="hosts-summary", classes="pane-summary")
+        yield RowTable(id="hosts-table", zebra_stripes=True)
 
     def on_mount(self) -> None:
         if self.resolve_names is None:
@@ -101,7 +101,7 @@ class HostsPane(SortableTablePane):
 
     def on_show(self) -> None:
         """Switching to this tab by its number key: arrows and Enter should work at once."""
-        self.query_one("#hosts-table", DataTable).focus()
+        self.query_one("#hosts-table", RowTable).focus()
 
     # -- data --------------------------------------------------------------
 
@@ -113,8 +113,8 @@ class HostsPane(SortableTablePane):
             return
         rows = self._groups(frame)
         self._note_rows(rows)
-        recorded = record_frame(frame, self.grouping, rows, self.group_history, self.socket_history)
-        self._remember_sockets(frame, recorded)
+        self.group_history.advance(frame.time)
+        record_groups(frame, self.grouping, rows, self.group_history)
         for key in [k for k in self.last_rows if k not in self.group_history]:
             del self.last_rows[key]
 
@@ -127,15 +127,7 @@ class HostsPane(SortableTablePane):
         timeline = getattr(self.app, "timeline", None)
         if timeline is None:
             return
-        recent = []
-        for index in range(len(timeline) - 1, -1, -1):
-            frame = timeline.frame_at(index)
-            if frame.time > history.now:
-                continue  # not observed yet (a replay ahead of its cursor)
-            if frame.time <= history.now - history.window:
-                break
-            recent.append(frame)
-        for frame in reversed(recent):
+        for frame in recent_frames(timeline, history.now, history.window):
             rows = build_groups(frame, self.grouping)
             record_groups(frame, self.grouping, rows, history)
             self._note_rows(rows)
@@ -158,25 +150,10 @@ class HostsPane(SortableTablePane):
             self._grouped = (frame, self.grouping, build_groups(frame, self.grouping))
         return self._grouped[2]
 
-    def _remember_sockets(self, frame: Frame, connections) -> None:
-        """Owners and tcp_info of the sockets with a history (those the detail can show)."""
-        recent = self.recent_sockets
-        for c in connections:
-            ends = (c.laddr, c.lport, c.raddr, c.rport)
-            recent[ends] = (c.pid, c.comm, recent.get(ends, (None, "", None))[2])
-        sockets = frame.panes.get("sockets")
-        for info in sockets.sockets if sockets else ():
-            pid, comm, _ = recent.get(info.endpoints, (None, "", None))
-            recent[info.endpoints] = (pid, comm, info)
-        for ends in [e for e in recent if e not in self.socket_history]:
-            del recent[ends]
-
     def reset_history(self) -> None:
         """The app jumped in time: sparklines restart rather than mix two moments."""
         self.group_history.clear()
-        self.socket_history.clear()
         self.last_rows.clear()
-        self.recent_sockets.clear()
 
     def rows(self) -> list[GroupRow]:
         """This frame's groups plus those seen in the last minute (at zero), filtered, in no
@@ -229,7 +206,7 @@ class HostsPane(SortableTablePane):
     # -- table -------------------------------------------------------------
 
     def _set_columns(self) -> None:
-        table = self.query_one("#hosts-table", DataTable)
+        table = self.query_one("#hosts-table", RowTable)
         table.clear(columns=True)
         for column in COLUMNS:
             label = column.label
@@ -246,11 +223,11 @@ class HostsPane(SortableTablePane):
     def refresh_rows(self) -> None:
         if not self.is_mounted:
             return
-        table = self.query_one("#hosts-table", DataTable)
+        table = self.query_one("#hosts-table", RowTable)
         rows = self.rows()
         top = top_rows(rows, self.sort_column(), self.sort_reverse, None)
         with self.app.batch_update():
-            sync_table(table, {r.key: r for r in top}, self.cells, cursor_key(table))
+            sync_table(table, {r.key: r for r in top}, self.cells)
         self.query_one("#hosts-summary", Static).update(self.summary(rows))
 
     def summary(self, rows: list[GroupRow]) -> str:
@@ -266,7 +243,7 @@ class HostsPane(SortableTablePane):
         return text
 
     def selected_key(self) -> str | None:
-        return cursor_key(self.query_one("#hosts-table", DataTable))
+        return self.query_one("#hosts-table", RowTable).cursor_key
 
     def watch_grouping(self) -> None:
         if self.is_mounted:
@@ -285,9 +262,9 @@ class HostsPane(SortableTablePane):
         self.resolve_names = not self.resolve_names
         self.refresh_rows()
 
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+    def on_row_table_row_selected(self, event: RowTable.RowSelected) -> None:
         event.stop()
-        key = event.row_key.value
+        key = event.row_key
         row = self.groups.get(key) or self.last_rows.get((self.grouping, key))
         if row is None:
             return
@@ -297,15 +274,4 @@ class HostsPane(SortableTablePane):
         names = {}
         if selector.grouping == "host" and self.resolve_names and self.resolver is not None:
             names = {selector.key: self.resolver.name(selector.key) or ""}
-        frame = getattr(self.app, "shown", None) or self.frame  # this tab may be hidden: its frame is older
-        self.app.push_screen(SocketDetailScreen(selector, frame, self.socket_history, names, self.recent_sockets))
-
-
-def open_connection_detail(app, connection) -> None:
-    """Enter on a TCP pane row: the same detail, for that one connection, with the host
-    view's per-socket sparklines when the host view is there."""
-    hosts = app.query(HostsPane)
-    if hosts:
-        hosts.first().open_detail(Selector.for_connection(connection))
-    else:
-        app.push_screen(SocketDetailScreen(Selector.for_connection(connection), getattr(app, "shown", None)))
+        open_detail(self.app, selector, names, fallback=self.frame)

@@ -19,11 +19,13 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.reactive import reactive
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from nettop.model.queues import DeviceLatency, Latency, QdiscQueue, QdiscStats, QueuesSnapshot
 from nettop.panes.histogram import HistogramView
-from nettop.panes.table import cursor_key, sync_table
+from nettop.panes.fixed_line import FixedLine
+from nettop.panes.row_table import RowTable
+from nettop.panes.table import sync_table
 from nettop.panes.text import human_bytes, inert, rate, sparkline
 
 HISTORY = 180  # intervals of p99 kept per row (3 minutes at the default 1 s)
@@ -212,8 +214,8 @@ class QueuesPane(Vertical):
         self.detail_view: Group = detail(None, 1.0, [])
 
     def compose(self) -> ComposeResult:
-        yield Static("no data yet", id="queues-summary", classes="pane-summary")
-        table: DataTable = DataTable(id="queues-table", cursor_type="row", zebra_stripes=True)
+        yield FixedLine("no data yet", id="queues-summary", classes="pane-summary")
+        table = RowTable(id="queues-table", zebra_stripes=True)
         for key, label in COLUMNS:
             table.add_column(label, key=key)
         yield table
@@ -240,17 +242,15 @@ class QueuesPane(Vertical):
     def refresh_rows(self) -> None:
         if not self.is_mounted:
             return
-        table = self.query_one("#queues-table", DataTable)
+        table = self.query_one("#queues-table", RowTable)
         self.rows = {r.key: r for r in queue_rows(self.snapshot, self.filter_text)}
         with self.app.batch_update():
-            sync_table(
-                table, self.rows, lambda r: row_cells(r, self.interval, self.history.values(r.key)), cursor_key(table)
-            )
+            sync_table(table, self.rows, lambda r: row_cells(r, self.interval, self.history.values(r.key)))
             self.query_one("#queues-summary", Static).update(summary_line(self.snapshot, len(self.rows)))
             self.update_detail()
 
     def selected_row(self) -> QueueRow | None:
-        return self.rows.get(cursor_key(self.query_one("#queues-table", DataTable)) or "")
+        return self.rows.get(self.query_one("#queues-table", RowTable).cursor_key or "")
 
     def update_detail(self) -> None:
         row = self.selected_row()
@@ -258,7 +258,7 @@ class QueuesPane(Vertical):
         self.detail_view = detail(row, self.interval, trend)
         self.query_one("#queues-hist", Static).update(self.detail_view)
 
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+    def on_row_table_row_highlighted(self, event: RowTable.RowHighlighted) -> None:
         self.update_detail()
 
     def set_filter(self, text: str) -> None:

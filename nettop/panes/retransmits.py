@@ -19,10 +19,12 @@ from typing import Iterable, Mapping
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from nettop.model.retransmits import COUNTER_NAMES, RetransmitEvent, RetransmitFlow, RetransmitsSnapshot, retransmit_rate
-from nettop.panes.table import Column, SortableTablePane, Totals, cursor_key, sorted_rows, sync_table
+from nettop.panes.fixed_line import FixedLine
+from nettop.panes.row_table import RowTable
+from nettop.panes.table import Column, SortableTablePane, Totals, sorted_rows, sync_table
 from nettop.panes.text import endpoint, inert
 
 MAX_FLOWS = 2048
@@ -188,8 +190,8 @@ class RetransmitsPane(SortableTablePane):
         self.event_log = EventLog(log_limit)
 
     def compose(self) -> ComposeResult:
-        yield Static("no data yet", id="retransmits-summary", classes="pane-summary")
-        table: DataTable = DataTable(id="retransmits-table", cursor_type="row", zebra_stripes=True)
+        yield FixedLine("no data yet", id="retransmits-summary", classes="pane-summary")
+        table = RowTable(id="retransmits-table", zebra_stripes=True)
         for column in COLUMNS:
             table.add_column(column.label, key=column.key)
         yield table
@@ -221,12 +223,12 @@ class RetransmitsPane(SortableTablePane):
     def refresh_rows(self) -> None:
         if not self.is_mounted:
             return
-        table = self.query_one("#retransmits-table", DataTable)
+        table = self.query_one("#retransmits-table", RowTable)
         rows = visible_rows(self.totals.values(), self.sort_by, self.sort_reverse, self.filter_text)
         wanted = {str(f.key): f for f in rows}
         palette = self.palette
         with self.app.batch_update():
-            sync_table(table, wanted, lambda f: flow_cells(f, palette), cursor_key(table))
+            sync_table(table, wanted, lambda f: flow_cells(f, palette))
             self.query_one("#retransmits-summary", Static).update(
                 summary_line(self.snapshot, self.totals.values(), len(rows))
             )

@@ -19,11 +19,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.reactive import reactive
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from nettop.model.sizes import DEVICE_POINTS, DeviceSizes, ProcessSizes, SizesSnapshot
 from nettop.panes.histogram import HistogramView
-from nettop.panes.table import Totals, cursor_key, sync_table
+from nettop.panes.fixed_line import FixedLine
+from nettop.panes.row_table import RowTable
+from nettop.panes.table import Totals, sync_table
 from nettop.panes.text import human_bytes, inert
 
 MAX_CUMULATIVE_PROCESSES = 4096
@@ -166,14 +168,14 @@ class SizesPane(Vertical):
         self.device_view: Group = device_detail(None, "")
 
     def compose(self) -> ComposeResult:
-        yield Static("no data yet", id="sizes-summary", classes="pane-summary")
-        processes: DataTable = DataTable(id="sizes-processes", cursor_type="row", zebra_stripes=True)
+        yield FixedLine("no data yet", id="sizes-summary", classes="pane-summary")
+        processes = RowTable(id="sizes-processes", zebra_stripes=True)
         for key, label in PROCESS_COLUMNS:
             processes.add_column(label, key=key)
         yield processes
         with VerticalScroll(id="sizes-detail"):
             yield Static(self.process_view, id="sizes-process-hist")
-            devices: DataTable = DataTable(id="sizes-devices", cursor_type="row", zebra_stripes=True)
+            devices = RowTable(id="sizes-devices", zebra_stripes=True)
             for key, label in DEVICE_COLUMNS:
                 devices.add_column(label, key=key)
             yield devices
@@ -224,14 +226,14 @@ class SizesPane(Vertical):
     def refresh_rows(self) -> None:
         if not self.is_mounted:
             return
-        process_table = self.query_one("#sizes-processes", DataTable)
-        device_table = self.query_one("#sizes-devices", DataTable)
+        process_table = self.query_one("#sizes-processes", RowTable)
+        device_table = self.query_one("#sizes-devices", RowTable)
         processes = {process_key(p): p for p in process_rows(self.processes(), self.filter_text)}
         devices = {device_key(d): d for d in device_rows(self.devices())}
         if self.selected_device not in devices:
             self.selected_device = next(iter(devices), None)
         with self.app.batch_update():
-            sync_table(process_table, processes, process_cells, cursor_key(process_table))
+            sync_table(process_table, processes, process_cells)
             sync_table(device_table, devices, device_cells, self.selected_device)
             self.query_one("#sizes-summary", Static).update(self.summary(len(processes)))
             self.update_detail()
@@ -255,7 +257,7 @@ class SizesPane(Vertical):
         self.query_one("#sizes-device-hist", Static).update(self.device_view)
 
     def selected_process(self) -> ProcessSizes | None:
-        key = cursor_key(self.query_one("#sizes-processes", DataTable))
+        key = self.query_one("#sizes-processes", RowTable).cursor_key
         return next((p for p in self.processes() if process_key(p) == key), None)
 
     def selected_device_sizes(self) -> DeviceSizes | None:
@@ -263,18 +265,18 @@ class SizesPane(Vertical):
 
     # -- events and keys ---------------------------------------------------
 
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        if event.data_table.id == "sizes-devices" and event.row_key is not None:
-            self.selected_device = event.row_key.value
+    def on_row_table_row_highlighted(self, event: RowTable.RowHighlighted) -> None:
+        if event.table.id == "sizes-devices" and event.row_key is not None:
+            self.selected_device = event.row_key
         self.update_detail()
 
     def action_toggle_cumulative(self) -> None:
         self.cumulative = not self.cumulative
 
     def action_next_device(self) -> None:
-        table = self.query_one("#sizes-devices", DataTable)
+        table = self.query_one("#sizes-devices", RowTable)
         if table.row_count:
-            table.move_cursor(row=(table.cursor_row + 1) % table.row_count, animate=False)
+            table.move_cursor((table.cursor_row + 1) % table.row_count)
 
     def set_filter(self, text: str) -> None:
         self.filter_text = text

@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterable
 
 from rich.console import Group, RenderableType
 from rich.text import Text
@@ -23,13 +23,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import Footer, Static
 
 from nettop.model.frame import Frame
 from nettop.model.sockets import INFINITE_SSTHRESH, TcpSocketInfo
-from nettop.panes.drilldown import Endpoints, Selector, TrafficHistory, endpoints_of, owners
+from nettop.panes.drilldown import Endpoints, Selector, TrafficHistory, endpoints_of, owners, recent_frames
 from nettop.panes.histogram import HistogramView
-from nettop.panes.table import cursor_key, sync_table
+from nettop.panes.row_table import RowTable
+from nettop.panes.table import sync_table
 from nettop.panes.text import endpoint, human_rate, inert, printable, rate
 
 MAX_ROWS = 512
@@ -70,12 +71,26 @@ class DetailState:
         self.routes: dict[str, str] = {}
         self.frame: Frame | None = None
         self.skipped = 0
+        self.history = TrafficHistory()  # each socket's last minute, for its sparkline
+
+    def catch_up(self, frames: Iterable[Frame]) -> None:
+        """The frames before the view opened (the last minute the app still holds): the
+        group's recent sockets, quiet ones too, and their sparklines. Retransmits count
+        from the opening on, as the view says."""
+        for frame in frames:
+            self.update(frame)
+        for row in self.rows.values():
+            row.retransmits = 0
+        self.events.clear()
 
     def update(self, frame: Frame) -> None:
+        if frame is self.frame:
+            return  # shown again (a tab switch, a redraw): counted once
         self.frame = frame
         for row in self.rows.values():
             row.rx_bytes = row.tx_bytes = 0
         from_tcp: set[Endpoints] = set()
+        active: set[Endpoints] = set()  # with traffic (a TCP pane row) or an open tcp_info report
         tcp = frame.panes.get("tcp")
         for c in tcp.connections if tcp else ():
             ends = endpoints_of(c)
@@ -87,6 +102,7 @@ class DetailState:
             row.rx_bytes += c.rx_bytes
             row.tx_bytes += c.tx_bytes
             from_tcp.add(ends)
+            active.add(ends)
         known = owners(frame)
         sockets = frame.panes.get("sockets")
         if sockets is not None:
@@ -103,6 +119,8 @@ class DetailState:
                 row.closed = row.closed or info.closed
                 if ends not in from_tcp:
                     row.rx_bytes, row.tx_bytes = info.rx_bytes, info.tx_bytes
+                if not info.closed:
+                    active.add(ends)
         retransmits = frame.panes.get("retransmits")
         if retransmits is not None:
             for flow in retransmits.flows:
@@ -111,15 +129,11 @@ class DetailState:
                     row.retransmits += flow.segments
             self.events.extend(e for e in retransmits.events if endpoints_of(e) in self.rows)
         self._bound()
-
-    def seed(self, recent: dict[Endpoints, tuple[int | None, str, TcpSocketInfo | None]]) -> None:
-        """Sockets of the group seen in the last minute (from the host view), before any frame."""
-        for ends, (pid, comm, info) in recent.items():
-            if self.selector.matches(pid, ends):
-                row = self._row(ends)
-                row.pid, row.comm, row.info = pid, comm, info
-                row.closed = bool(info and info.closed)
-        self._bound()
+        self.history.advance(frame.time)
+        for ends in active:
+            row = self.rows.get(ends)
+            if row is not None:
+                self.history.add(ends, frame.time, rate(row.rx_bytes, frame.interval), rate(row.tx_bytes, frame.interval))
 
     def _row(self, ends: Endpoints) -> SocketRow:
         row = self.rows.get(ends)
@@ -262,7 +276,7 @@ def queues_panel(state: DetailState, row: SocketRow | None) -> RenderableType:
 COLUMNS = ("PID", "COMM", "LOCAL", "REMOTE", "STATE", "RX/s", "TX/s", "LAST 1m", "RTT ms", "CWND", "RETR")
 
 
-def row_cells(row: SocketRow, interval: float, history: TrafficHistory | None) -> tuple:
+def row_cells(row: SocketRow, interval: float, history: TrafficHistory) -> tuple:
     info = row.info
     laddr, lport, raddr, rport = row.endpoints
     style = "dim" if row.closed else ""
@@ -274,7 +288,7 @@ def row_cells(row: SocketRow, interval: float, history: TrafficHistory | None) -
         Text(row.state, style="reverse" if row.closed else ""),
         Text(human_rate(rate(row.rx_bytes, interval)), justify="right", style=style),
         Text(human_rate(rate(row.tx_bytes, interval)), justify="right", style=style),
-        Text(history.spark(row.endpoints) if history is not None else ""),
+        Text(history.spark(row.endpoints)),
         Text(milliseconds(info.rtt_us) if info else "-", justify="right", style=style),
         Text(str(info.cwnd) if info else "-", justify="right", style=style),
         Text(f"{info.retrans}/{info.total_retrans}" if info else "-", justify="right", style=style),
@@ -287,12 +301,11 @@ class SocketDetailScreen(Screen[None]):
 
     BINDINGS = [Binding("escape", "app.pop_screen", "back"), Binding("q", "app.quit", "quit", show=False)]
 
-    def __init__(self, selector: Selector, frame: Frame | None = None, history: TrafficHistory | None = None,
-                 names: dict[str, str] | None = None, recent: dict | None = None) -> None:
+    def __init__(self, selector: Selector, frame: Frame | None = None, earlier: Iterable[Frame] = (),
+                 names: dict[str, str] | None = None) -> None:
         super().__init__()
         self.state = DetailState(selector)
-        self.state.seed(recent or {})
-        self.history = history
+        self.state.catch_up(earlier)
         self.names = names or {}
         self._first = frame
         self._mounted = False
@@ -300,7 +313,7 @@ class SocketDetailScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Static(id="detail-title")
         with Vertical(id="detail-body"):
-            table: DataTable = DataTable(id="detail-table", cursor_type="row", zebra_stripes=True)
+            table = RowTable(id="detail-table", zebra_stripes=True)
             for label in COLUMNS:
                 table.add_column(label, key=label)
             yield table
@@ -340,17 +353,16 @@ class SocketDetailScreen(Screen[None]):
         self.query_one("#detail-title", Static).update(line)
 
     def _refresh_rows(self) -> None:
-        table = self.query_one("#detail-table", DataTable)
+        table = self.query_one("#detail-table", RowTable)
         interval = self.state.frame.interval if self.state.frame else 1.0
         rows = self.state.sorted_rows()
         with self.app.batch_update():
-            sync_table(table, {r.key: r for r in rows}, lambda r: row_cells(r, interval, self.history),
-                       cursor_key(table))
+            sync_table(table, {r.key: r for r in rows}, lambda r: row_cells(r, interval, self.state.history))
         self._render_title()
         self._render_side()
 
     def selected_key(self) -> str | None:
-        return cursor_key(self.query_one("#detail-table", DataTable))
+        return self.query_one("#detail-table", RowTable).cursor_key
 
     def selected_row(self) -> SocketRow | None:
         key = self.selected_key()
@@ -364,5 +376,21 @@ class SocketDetailScreen(Screen[None]):
         self.query_one("#detail-sizes", Static).update(sizes_panel(self.state, row))
         self.query_one("#detail-queues", Static).update(queues_panel(self.state, row))
 
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+    def on_row_table_row_highlighted(self, event: RowTable.RowHighlighted) -> None:
         self._render_side()
+
+
+def open_detail(app: Any, selector: Selector, names: dict[str, str] | None = None, fallback: Frame | None = None) -> None:
+    """Push the detail of `selector` over the dashboard, caught up on the last minute the
+    app's timeline still holds (its sparklines and the group's quiet sockets)."""
+    frame = getattr(app, "shown", None) or fallback  # a hidden tab's frame is older than the shown one
+    timeline = getattr(app, "timeline", None)
+    earlier = []
+    if timeline is not None and frame is not None:
+        earlier = [f for f in recent_frames(timeline, frame.time) if f.time < frame.time]  # `frame` opens it
+    app.push_screen(SocketDetailScreen(selector, frame, earlier, names))
+
+
+def open_connection_detail(app: Any, connection: Any) -> None:
+    """Enter on a TCP pane row: the same detail, for that one connection."""
+    open_detail(app, Selector.for_connection(connection))

@@ -9,87 +9,19 @@ from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any, Callable, Iterable, Mapping, TypeVar
 
-from rich.cells import cell_len
-from rich.text import Text
 from textual.containers import Vertical
 from textual.reactive import reactive
-from textual.widgets import DataTable
+
+from nettop.panes.row_table import RowTable
 
 Row = TypeVar("Row")
 
 
-def cursor_key(table: DataTable) -> str | None:
-    """The key of the row under the cursor, or None for an empty table."""
-    if table.row_count == 0:
-        return None
-    try:
-        row_key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
-    except Exception:
-        return None
-    return row_key.value
-
-
-def same_cell(old: object, new: object) -> bool:
-    """Whether two cell values draw the same. Text's own == compares only the characters and
-    spans, so a cell that changed style or justification would not be redrawn."""
-    if isinstance(old, Text) and isinstance(new, Text):
-        return (old.plain == new.plain and old.spans == new.spans and old.style == new.style
-                and old.justify == new.justify and old.overflow == new.overflow and old.no_wrap == new.no_wrap
-                and old.end == new.end and old.tab_size == new.tab_size)
-    return type(old) is type(new) and old == new
-
-
-def _widest_line(value: object) -> int:
-    """At least the width DataTable measures for a cell (its widest line), cheaply."""
-    text = value.plain if isinstance(value, Text) else str(value)
-    return max(map(cell_len, text.splitlines()), default=0)
-
-
-def _write_changed(table: DataTable, columns: list, key: str, values: tuple) -> None:
-    """update_cell() only where the value changed; a wider value widens its column as a new
-    row would (DataTable measures new rows, not updated cells, unless asked)."""
-    for column, old, new in zip(columns, table.get_row(key), values):
-        if not same_cell(old, new):
-            wider = _widest_line(new) > column.content_width
-            table.update_cell(key, column.key, new, update_width=wider)
-
-
-def _reorder(table: DataTable, order: list[str]) -> bool:
-    """Put the rows in `order` with DataTable.sort(), which sees cell values only: rows are told
-    apart by their first cell object (a fresh Text per row). False when two rows share one."""
-    first = table.ordered_columns[0].key
-    position = {id(table.get_cell(key, first)): index for index, key in enumerate(order)}
-    if len(position) < len(order):
-        return False
-    table.sort(first, key=lambda cell: position[id(cell)])
-    return True
-
-
-def sync_table(table: DataTable, wanted: Mapping[str, Row], cells: Callable[[Row], tuple], keep: str | None) -> None:
-    """Make the table show `wanted` in order and put the cursor back on `keep`. Any write redraws
-    every visible cell (DataTable keys its render caches by a table-wide update counter) and a
-    rebuild measures every cell again, so only changed cells are written, and when no row
-    leaves the rows are kept and sorted into order. When one leaves the table is rebuilt:
-    remove_row() lays out and redraws the whole screen, which costs more."""
-    values = {key: cells(row) for key, row in wanted.items()}
-    order = list(values)
-    shown = [row.key.value for row in table.ordered_rows]
-    rebuild = any(key not in values for key in shown)
-    if not rebuild:
-        columns = table.ordered_columns
-        for key, row_values in values.items():
-            if key in table.rows:
-                _write_changed(table, columns, key, row_values)
-            else:
-                table.add_row(*row_values, key=key)
-        if [row.key.value for row in table.ordered_rows] != order:
-            rebuild = not _reorder(table, order)
-    if rebuild:
-        table.clear()
-        for key, row_values in values.items():
-            table.add_row(*row_values, key=key)
-    if keep in values and cursor_key(table) != keep:
-        table.move_cursor(row=table.get_row_index(keep), animate=False)
+def sync_table(table: RowTable, wanted: Mapping[str, Row], cells: Callable[[Row], tuple], keep: str | None = None) -> None:
+    """Make the table show `wanted` in order, the cursor on `keep` (default: the row it is on).
+    The rows are replaced whole: RowTable draws a row from its cells' text, so redrawing
+    every visible row costs less than working out which cells changed."""
+    table.set_rows({key: cells(row) for key, row in wanted.items()}, keep)
 
 
 class Totals:
@@ -124,8 +56,8 @@ class Column:
 
 
 #: rows a table pane draws: the top of the current sort, as top does. The filter and the
-#: sort still see every row; rebuilding a DataTable of 16,000 rows took ~1.4 s a frame, and
-#: with 10,000 connections 500 rows cost ~220 ms an update where 200 cost ~155 ms.
+#: sort still see every row; rebuilding Textual's DataTable of 16,000 rows took ~1.4 s a
+#: frame, and with 10,000 connections 500 of its rows cost ~220 ms an update where 200 cost ~155 ms.
 MAX_TABLE_ROWS = 200
 
 
@@ -215,8 +147,8 @@ class SortableTablePane(Vertical):
     def set_filter(self, text: str) -> None:
         self.filter_text = text
 
-    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
-        key = event.column_key.value
+    def on_row_table_header_selected(self, event: RowTable.HeaderSelected) -> None:
+        key = event.column_key
         if key == self.sort_by:
             self.sort_reverse = not self.sort_reverse
         else:

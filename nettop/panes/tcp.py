@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from nettop.model.tcp import TcpConnection, TcpSnapshot
-from nettop.panes.hosts import open_connection_detail
-from nettop.panes.table import Column, SortableTablePane, cursor_key, sorted_rows, sync_table
+from nettop.panes.socket_detail import open_connection_detail
+from nettop.panes.fixed_line import FixedLine
+from nettop.panes.row_table import RowTable
+from nettop.panes.table import Column, SortableTablePane, sorted_rows, sync_table
 from nettop.panes.text import endpoint, human_rate, inert, kb, rate
 
 
@@ -86,8 +88,8 @@ class TcpPane(SortableTablePane):
         self.interval: float = 1.0
 
     def compose(self) -> ComposeResult:
-        yield Static("no data yet", id="tcp-summary", classes="pane-summary")
-        table: DataTable = DataTable(id="tcp-table", cursor_type="row", zebra_stripes=True)
+        yield FixedLine("no data yet", id="tcp-summary", classes="pane-summary")
+        table = RowTable(id="tcp-table", zebra_stripes=True)
         for column in COLUMNS:
             table.add_column(column.label, key=column.key)
         yield table
@@ -100,16 +102,16 @@ class TcpPane(SortableTablePane):
     def refresh_rows(self) -> None:
         if not self.is_mounted:
             return
-        table = self.query_one("#tcp-table", DataTable)
+        table = self.query_one("#tcp-table", RowTable)
         connections = self.snapshot.connections if self.snapshot else ()
         rows = visible_rows(connections, self.sort_by, self.sort_reverse, self.filter_text)
         wanted = {str(c.key): c for c in rows}
         with self.app.batch_update():
-            sync_table(table, wanted, lambda c: cells(c, self.interval), cursor_key(table))
+            sync_table(table, wanted, lambda c: cells(c, self.interval))
         self.query_one("#tcp-summary", Static).update(summary_line(self.snapshot, self.interval, len(rows)))
 
     def selected_key(self) -> str | None:
-        return cursor_key(self.query_one("#tcp-table", DataTable))
+        return self.query_one("#tcp-table", RowTable).cursor_key
 
     def selected_connection(self) -> TcpConnection | None:
         key = self.selected_key()
@@ -117,7 +119,7 @@ class TcpPane(SortableTablePane):
             return None
         return next((c for c in self.snapshot.connections if str(c.key) == key), None)
 
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+    def on_row_table_row_selected(self, event: RowTable.RowSelected) -> None:
         """Enter: the kernel's view of this connection (nettop/panes/socket_detail.py)."""
         connection = self.selected_connection()
         if connection is not None:

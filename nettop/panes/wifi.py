@@ -17,10 +17,12 @@ from typing import Iterable
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from nettop.model.wifi import BANDS, WifiScan, WifiSnapshot
-from nettop.panes.table import cursor_key, sync_table
+from nettop.panes.fixed_line import FixedLine
+from nettop.panes.row_table import RowTable
+from nettop.panes.table import sync_table
 from nettop.panes.text import inert
 
 RECENT_SCANS = 200
@@ -176,9 +178,9 @@ class WifiPane(Vertical):
         self.scan_rows: dict[str, WifiScan] = {}
 
     def compose(self) -> ComposeResult:
-        yield Static("no data yet", id="wifi-summary", classes="pane-summary")
+        yield FixedLine("no data yet", id="wifi-summary", classes="pane-summary")
         yield Static(rate_text(self.rate, ()), id="wifi-rate")
-        table: DataTable = DataTable(id="wifi-scans", cursor_type="row", zebra_stripes=True)
+        table = RowTable(id="wifi-scans", zebra_stripes=True)
         for key, label in COLUMNS:
             table.add_column(label, key=key)
         yield table
@@ -213,18 +215,18 @@ class WifiPane(Vertical):
             return
         under_way = sorted(self.snapshot.in_progress, key=lambda s: -s.start) if self.snapshot else []
         self.scan_rows = {scan_key(s): s for s in (*under_way, *self.scan_log.scans)}
-        table = self.query_one("#wifi-scans", DataTable)
+        table = self.query_one("#wifi-scans", RowTable)
         storm_style, found_style = self._styles()
         with self.app.batch_update():
-            sync_table(table, self.scan_rows, scan_cells, cursor_key(table))
+            sync_table(table, self.scan_rows, scan_cells)
             self.query_one("#wifi-summary", Static).update(summary_line(self.snapshot, self.scan_log))
             self.query_one("#wifi-rate", Static).update(rate_text(self.rate, self.devices, storm_style))
             self.query_one("#wifi-timeline", Static).update(timeline_text(self.selected(), found_style))
 
     def selected(self) -> WifiScan | None:
-        key = cursor_key(self.query_one("#wifi-scans", DataTable))
+        key = self.query_one("#wifi-scans", RowTable).cursor_key
         return self.scan_rows.get(key) if key is not None else None
 
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+    def on_row_table_row_highlighted(self, event: RowTable.RowHighlighted) -> None:
         _, found_style = self._styles()
         self.query_one("#wifi-timeline", Static).update(timeline_text(self.selected(), found_style))

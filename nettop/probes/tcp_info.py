@@ -65,9 +65,9 @@ SOCKSTAT = "/proc/net/sockstat"
 ROUTE_TTL = 10.0
 ROUTE_CACHE = 1024
 NETLINK = EventSource("netlink", ())
-#: a TCP pane row's lookup key, and the socket it belongs to (a socket may have two owners)
+#: a TCP pane row's lookup key (a socket with two owners has two rows), and its traffic
 _FIVE_TUPLE = operator.attrgetter("family", "laddr", "lport", "raddr", "rport")
-_FOUR_TUPLE = operator.attrgetter("laddr", "lport", "raddr", "rport")
+_ROW_BYTES = operator.attrgetter("total_bytes")
 
 #: connected states only: LISTEN has no peer, TIME-WAIT and CLOSE carry no tcp_info
 WANTED_STATES = sum(1 << s for s in (1, 2, 3, 4, 5, 8, 9, 11))
@@ -290,13 +290,14 @@ class TcpInfoProbe(Probe):
 
     def busiest(self) -> tuple[list[tuple[int, str, int, str, int]], int]:
         """The followed TCP pane's busiest connections, at most max_sockets (family, laddr,
-        lport, raddr, rport), and how many other sockets it saw busy (the lookup mode's skipped)."""
+        lport, raddr, rport), and how many more rows it has (the lookup mode's skipped: a
+        socket with two owners has two rows; counting distinct sockets instead took a set
+        of 16,000 four-tuples, ~20 ms a poll)."""
         connections = self._tcp.connections if self._tcp is not None else ()
         # a socket may have two owners (two rows): twice the bound leaves room for those
-        top = heapq.nlargest(2 * self.tracker.max_sockets, connections, key=lambda c: c.rx_bytes + c.tx_bytes)
+        top = heapq.nlargest(2 * self.tracker.max_sockets, connections, key=_ROW_BYTES)
         chosen = list(dict.fromkeys(map(_FIVE_TUPLE, top)))[: self.tracker.max_sockets]
-        sockets = len(set(map(_FOUR_TUPLE, connections)))  # in C: 16,000 rows a poll
-        return chosen, max(0, sockets - len(chosen))
+        return chosen, max(0, len(connections) - len(chosen))
 
     def sockets_in_use(self) -> int | None:
         """TCP sockets in this namespace, listening ones included (None if unreadable)."""

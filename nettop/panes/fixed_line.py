@@ -1,0 +1,16 @@
+"""FixedLine: a Static whose height does not follow its content (a one-line summary, the
+top line, the time bar), so a new text repaints it without laying out the screen again.
+Static.update() lays out by default: with ten such lines updated every interval, that was
+a layout and a repaint of every widget on the screen each frame."""
+
+from __future__ import annotations
+
+from textual.visual import VisualType
+from textual.widgets import Static
+
+
+class FixedLine(Static):
+    """Give it a fixed height in the CSS (the .pane-summary, #topline and #timebar rules)."""
+
+    def update(self, content: VisualType = "", *, layout: bool = False) -> None:
+        super().update(content, layout=layout)
