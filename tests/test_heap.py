@@ -71,3 +71,26 @@ def test_cyclic_garbage_frozen_with_a_frame_is_freed_at_the_next_full_collection
     finally:
         pacing.release()
     assert gc.get_freeze_count() == 0
+
+
+async def test_live_the_first_collection_waits_for_the_first_frame_and_a_replay_collects_at_mount():
+    """Collecting the start-up heap at mount held the live dashboard's first paint."""
+    from tests.fakes import ScriptedSource, live
+
+    from nettop.app import NettopApp
+    from nettop.model.frame import Frame
+
+    collector = Collector()
+    app = NettopApp(ScriptedSource([], live("tcp")), autopoll=False,
+                    heap=CollectorPacing(clock=Clock(), collector=collector))
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        assert collector.calls == []
+        app.accept_frame(Frame(time=1.0, interval=1.0, panes={}))
+        assert collector.calls == ["unfreeze", "collect", "freeze"]
+    collector = Collector()
+    replay = NettopApp(ScriptedSource([], live("tcp")), autopoll=False, replay=True,
+                       heap=CollectorPacing(clock=Clock(), collector=collector))
+    async with replay.run_test() as pilot:
+        await pilot.pause()
+        assert collector.calls[:3] == ["unfreeze", "collect", "freeze"]

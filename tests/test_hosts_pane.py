@@ -400,6 +400,23 @@ async def test_history_keeps_growing_while_paused():
         assert ("host", B) in app.query_one(HostsPane).group_history  # the history does not
 
 
+async def test_a_closed_tab_groups_nothing_and_catches_up_from_the_timeline_when_opened():
+    app = NettopApp(ScriptedSource([], live("tcp")), autopoll=False)
+    async with app.run_test(size=(130, 30)) as pilot:
+        await show_pane(pilot, "tcp")
+        pane = app.query_one(HostsPane)
+        for i in range(5):
+            app.accept_frame(frame(connections=CONNS[:3], t=T0 + i))
+        await pilot.pause()
+        assert pane.group_history.keys() == [] and pane._grouped is None  # no work for a closed tab
+        await show_pane(pilot, "hosts")
+        assert len(pane.group_history._recent(("host", A))) == 5  # its last minute, from the timeline
+        assert {r[0] for r in rows(app)} == {A, B} and rows(app)[0][6].strip()
+        app.accept_frame(frame(connections=CONNS[:1], t=T0 + 5))  # open now: observed as it comes
+        await pilot.pause()
+        assert len(pane.group_history._recent(("host", A))) == 6 and len(pane.group_history._recent(("host", B))) == 5
+
+
 async def test_another_grouping_gets_its_last_minute_from_the_timeline():
     """Only the shown grouping is grouped each interval; choosing another rebuilds its
     sparklines and quiet rows from the frames the app still holds."""

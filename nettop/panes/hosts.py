@@ -87,6 +87,8 @@ class HostsPane(SortableTablePane):
         self.last_rows: dict[tuple[str, str], GroupRow] = {}  # so quiet groups keep their labels
         self.group_history = TrafficHistory()  # the shown grouping's groups
         self._grouped: tuple[Frame, str, dict[str, GroupRow]] | None = None
+        self._observed_up_to = 0.0  # the time of the latest frame observed, with the tab open or not
+        self._behind = False  # frames were observed while the tab was closed
         self.resolve_names = resolve_names
         self.resolver = resolver
 
@@ -106,10 +108,15 @@ class HostsPane(SortableTablePane):
     # -- data --------------------------------------------------------------
 
     def observe(self, frame: Frame | None, interval: float) -> None:
-        """Every frame, shown or not (the app calls this while paused too): the histories,
-        of the grouping shown (another grouping's last minute is rebuilt from the app's
-        timeline when it is chosen)."""
+        """Every frame while this tab is open (the app calls this while paused too): the
+        histories, of the grouping shown. Another grouping's last minute, and this one's
+        while the tab was closed, are rebuilt from the app's timeline when they are shown:
+        grouping 16,000 connections took ~14 ms a frame, for a tab nobody was looking at."""
         if frame is None:
+            return
+        self._observed_up_to = frame.time
+        if not self._tab_open():
+            self._behind = True
             return
         rows = self._groups(frame)
         self._note_rows(rows)
@@ -132,6 +139,18 @@ class HostsPane(SortableTablePane):
             record_groups(frame, self.grouping, rows, history)
             self._note_rows(rows)
 
+    def _tab_open(self) -> bool:
+        try:
+            return self.app.active_pane() is self
+        except Exception:  # not in a NettopApp (a test app hosting the pane alone)
+            return True
+
+    def _catch_up(self) -> None:
+        """The tab opens: its grouping's last minute, up to the latest frame observed."""
+        self._behind = False
+        self.group_history.advance(self._observed_up_to)
+        self._regroup_history()
+
     def _note_rows(self, rows: dict[str, GroupRow]) -> None:
         """The latest row of each group, so a group gone quiet keeps its label for a minute."""
         for key, row in rows.items():
@@ -140,6 +159,8 @@ class HostsPane(SortableTablePane):
     def show(self, frame: Frame | None, interval: float) -> None:
         if frame is None:
             return
+        if self._behind:
+            self._catch_up()
         self.frame = frame
         self.groups = self._groups(frame)
         self.refresh_rows()
