@@ -63,8 +63,20 @@ class Dashboard:
             if first_frame is not None and len(live) == len(PANES):
                 break
             time.sleep(0.02)
-        self.keys("1")
+        self.show_tab(1)
         return first_frame, live, unavailable
+
+    def show_tab(self, number: int, timeout: float = 5.0) -> None:
+        """Open a tab and wait until it shows: the dashboard's cost depends on the tab shown
+        (only the visible pane is drawn), and a key sent during another tab's switch can be lost."""
+        spec = PANES[number - 1]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.keys(str(number))
+            time.sleep(0.2)
+            if f"{spec.title}: " in self.screen():
+                return
+        raise RuntimeError(f"the dashboard did not open its {spec.title} tab")
 
     def close(self) -> None:
         self.keys("q")
