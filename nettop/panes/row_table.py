@@ -38,6 +38,18 @@ class RowColumn(NamedTuple):
     label: str
 
 
+class TableMessage(Message):
+    """From a RowTable; `control` lets handlers pick the table with @on(..., "#id")."""
+
+    def __init__(self, table: RowTable) -> None:
+        super().__init__()
+        self.table = table
+
+    @property
+    def control(self) -> RowTable:
+        return self.table
+
+
 class RowTable(ScrollView, can_focus=True):
     """Rows keyed by string, replaced with set_rows(); the header stays on top when scrolling."""
 
@@ -53,30 +65,20 @@ class RowTable(ScrollView, can_focus=True):
 
     COMPONENT_CLASSES = {"rowtable--header", "rowtable--cursor", "rowtable--even-row", "rowtable--odd-row"}
 
-    class RowHighlighted(Message):
+    class RowHighlighted(TableMessage):
         """The cursor is on another row (or the rows changed under it)."""
 
         def __init__(self, table: RowTable, row_key: str) -> None:
-            super().__init__()
-            self.table = table
+            super().__init__(table)
             self.row_key = row_key
-
-        @property
-        def control(self) -> RowTable:
-            return self.table
 
     class RowSelected(RowHighlighted):
         """Enter, or a click on the row under the cursor."""
 
-    class HeaderSelected(Message):
+    class HeaderSelected(TableMessage):
         def __init__(self, table: RowTable, column_key: str) -> None:
-            super().__init__()
-            self.table = table
+            super().__init__(table)
             self.column_key = column_key
-
-        @property
-        def control(self) -> RowTable:
-            return self.table
 
     def __init__(self, *, zebra_stripes: bool = True, name: str | None = None, id: str | None = None,
                  classes: str | None = None) -> None:
