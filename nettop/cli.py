@@ -146,13 +146,12 @@ def cmd_record(args: argparse.Namespace) -> int:
             live = sorted({pane for p, s in statuses.items() if s.state is ProbeState.LIVE for pane in p.panes})
             print(f"nettop: recording {', '.join(live)} for {args.duration:g}s", file=sys.stderr, flush=True)
             deadline = time.monotonic() + args.duration
-            while not stop.is_set():
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                stop.wait(min(args.interval, remaining))
-                write_frame(output, source.poll())
+            while True:
+                stopping = stop.wait(max(0.0, min(args.interval, deadline - time.monotonic())))
+                write_frame(output, source.poll())  # after a stop too: what came before it is recorded
                 heap.frames_kept()
+                if stopping or time.monotonic() >= deadline:
+                    break
         finally:
             heap.release()
             source.close()
