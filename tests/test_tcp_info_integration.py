@@ -104,8 +104,10 @@ def test_retransmits_appear_under_loss(host, probe):
             retransmitted += sum(s.retrans_delta for s in snapshot.sockets if s.rport == PORT)
             latest = [s for s in snapshot.sockets if s.rport == PORT and not s.closed]
             if latest:
-                sock = max(latest, key=lambda s: s.bytes_acked)
-                ss_total = ss_reading(host.ip, PORT).get(sock.lport, {}).get("total_retrans")
+                newest = max(latest, key=lambda s: s.bytes_acked)
+                reading = ss_reading(host.ip, PORT).get(newest.lport, {}).get("total_retrans")
+                if reading is not None:  # None: the flow closed between the probe and ss
+                    sock, ss_total = newest, reading
     finally:
         client.wait(timeout=20)
     assert retransmitted > 0
