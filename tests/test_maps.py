@@ -7,7 +7,7 @@ import errno
 
 import pytest
 
-from nettop.probes.maps import BatchDrainer
+from nettop.probes.maps import BatchDrainer, Drained
 
 
 class Table:
@@ -55,3 +55,19 @@ def test_the_whole_map_walked_ends_the_drain_and_other_errors_are_raised():
     table, _ = drainer((0, -1, errno.EINVAL))
     with pytest.raises(OSError, match="Invalid argument"):
         table.drain()
+
+
+def test_entries_come_apart_by_key_and_per_cpu_maps_by_cpu():
+    drained = Drained(2, keys=b"k1k2", values=b"aAbB" + b"cCdD", key_size=2, value_size=4, cpus=2)
+    assert drained.items() == [(b"k1", b"aAbB"), (b"k2", b"cCdD")]
+    assert drained.per_cpu_items() == [(b"k1", [b"aA", b"bB"]), (b"k2", [b"cC", b"dD"])]
+    assert Drained(0, b"", b"", 2, 4).items() == []
+
+
+def test_a_per_cpu_tables_copies_are_counted_from_bcc():
+    class PerCpuTable(Table):
+        Leaf = ct.c_uint64 * 4
+        total_cpu = 4
+
+    drained = BatchDrainer(PerCpuTable(), lib=KernelAnswers((1, -1, errno.ENOENT))).drain()
+    assert (drained.value_size, drained.cpus) == (32, 4) and len(drained.per_cpu_items()[0][1]) == 4

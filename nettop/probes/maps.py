@@ -2,8 +2,10 @@
 
 BCC's `items_lookup_and_delete_batch()` allocates max_entries keys and values on each call
 and yields one ctypes object per entry; with 10,000 sockets that Python-level work is most
-of a poll. Here the buffers are allocated once, the kernel fills them in a few batch calls,
-and the caller gets plain bytes to unpack with `struct.iter_unpack` in C.
+of a poll. It also raises when a full map refills faster than it drains, and the entries it
+had already deleted are lost with the exception. Here the buffers are allocated once, the
+kernel fills them in a few batch calls, and the caller gets plain bytes: all of them at once
+to unpack with `struct.iter_unpack` in C (socket_io), or entry by entry (`items()`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,17 @@ class Drained:
     values: bytes  # count * value_size; a per-CPU map's value is every CPU's copy back to back
     key_size: int
     value_size: int
+    cpus: int = 1  # copies of the value per entry: BCC's possible CPUs for a per-CPU map
+
+    def items(self) -> list[tuple[bytes, bytes]]:
+        """(key, value) per entry."""
+        k, v = self.key_size, self.value_size
+        return [(self.keys[i * k : (i + 1) * k], self.values[i * v : (i + 1) * v]) for i in range(self.count)]
+
+    def per_cpu_items(self) -> list[tuple[bytes, list[bytes]]]:
+        """(key, each CPU's copy of the value) per entry of a per-CPU map."""
+        size = self.value_size // self.cpus
+        return [(key, [value[c * size : (c + 1) * size] for c in range(self.cpus)]) for key, value in self.items()]
 
 
 class BatchDrainer:
@@ -41,6 +54,7 @@ class BatchDrainer:
         self._fd = table.map_fd
         self.key_size = ct.sizeof(table.Key)
         self.value_size = ct.sizeof(table.Leaf)  # for per-CPU tables BCC's Leaf spans every CPU
+        self.cpus = getattr(table, "total_cpu", 1)
         self.capacity = table.max_entries
         self._keys = (ct.c_ubyte * (self.key_size * self.capacity))()
         self._values = (ct.c_ubyte * (self.value_size * self.capacity))()
@@ -75,4 +89,5 @@ class BatchDrainer:
             ct.string_at(self._values, self.value_size * total),
             self.key_size,
             self.value_size,
+            self.cpus,
         )

@@ -94,6 +94,7 @@ from nettop.model.queues import DeviceLatency, QueuesSnapshot
 from nettop.model.sizes import DeviceSizes, IoSizes, SizesSnapshot
 from nettop.probes.base import EventSource, Probe, kprobes, load_bpf, raw_tracepoints, tracepoints
 from nettop.probes.layout import Field, offset_defines
+from nettop.probes.maps import BatchDrainer
 from nettop.probes.timing import (
     DEFAULT_MAX_INFLIGHT,
     DEVICE_FIELDS,
@@ -549,10 +550,9 @@ class NetdevProbe(Probe):
 
     def start(self) -> None:
         self._bpf = load_bpf(self.program_text())  # BCC auto-attaches the named probe functions
+        self._drainer = BatchDrainer(self._bpf["devices"])
 
     def poll(self, interval: float) -> Mapping[str, Any]:
         assert self._bpf is not None and self.source is not None
-        entries = [
-            merge_entry(bytes(v) for v in value) for _, value in self._bpf["devices"].items_lookup_and_delete_batch()
-        ]
+        entries = [merge_entry(copies) for _, copies in self._drainer.drain().per_cpu_items()]
         return build_snapshots(entries, self.source.name, self.counter_delta("dropped"))

@@ -61,6 +61,7 @@ from nettop.model.queues import QdiscQueue, QdiscStats, QueuesSnapshot
 from nettop.panes.text import printable
 from nettop.probes.base import EventSource, Probe, kprobes, load_bpf, raw_tracepoints, tracepoints
 from nettop.probes.layout import Field, offset_defines
+from nettop.probes.maps import BatchDrainer
 from nettop.probes.timing import (
     COUNTER_DROPPED,
     COUNTER_MISSED,
@@ -524,11 +525,12 @@ class QdiscLatencyProbe(Probe):
 
     def start(self) -> None:
         self._bpf = load_bpf(self.program_text())
+        self._drainer = BatchDrainer(self._bpf["stats"])
         self._deltas.step(self.lister.list())  # baseline once attached, so both count the same packets
 
     def poll(self, interval: float) -> Mapping[str, Any]:
         assert self._bpf is not None and self.source is not None
-        entries = [entry for _, entry in drain_entries(self._bpf)]
+        entries = [entry for _, entry in drain_entries(self._drainer)]
         dropped = self.counter_delta("counters", COUNTER_DROPPED)
         missed = self.counter_delta("counters", COUNTER_MISSED)
         netlink = self.lister.list()

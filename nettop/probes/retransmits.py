@@ -72,6 +72,7 @@ from nettop.model.retransmits import (
 from nettop.probes.addresses import format_endpoint, kernel_text
 from nettop.probes.base import EventSource, Hook, Probe, kprobes, load_bpf, tracepoints
 from nettop.probes.layout import SOCK_ADDRESS_FIELDS, Field, offset_defines
+from nettop.probes.maps import BatchDrainer
 from nettop.probes.owners import SocketOwners
 
 DEFAULT_MAX_FLOWS = 8192
@@ -744,6 +745,7 @@ class RetransmitsProbe(Probe):
 
     def start(self) -> None:
         self._bpf = load_bpf(self.program_text())  # BCC attaches (RAW_)TRACEPOINT_PROBE and kprobe__ functions
+        self._drainer = BatchDrainer(self._bpf["flows"])
         table = self._bpf["events"]
         if self.base_source == "kprobe":
             table.open_perf_buffer(self._on_event, page_cnt=self.ring_pages)
@@ -778,9 +780,7 @@ class RetransmitsProbe(Probe):
     def poll(self, interval: float) -> Mapping[str, Any]:
         assert self._bpf is not None
         events = self._drain_events()
-        flows = [
-            decode_flow(bytes(k), bytes(v)) for k, v in self._bpf["flows"].items_lookup_and_delete_batch()
-        ]
+        flows = [decode_flow(key, value) for key, value in self._drainer.drain().items()]
         socks = self._bpf["socks"]
 
         def born_now(sk: int) -> int | None:

@@ -18,6 +18,7 @@ from nettop.model.queues import Latency
 from nettop.probes.addresses import kernel_text
 from nettop.probes.cbits import LOG2_SLOT_C
 from nettop.probes.layout import Field
+from nettop.probes.maps import BatchDrainer
 
 SLOTS = 32
 DEFAULT_MAX_ENTRIES = 1024  # qdiscs or devices per interval
@@ -171,9 +172,9 @@ def latency_of(entry: dict[str, Any]) -> Latency:
     return Latency(histogram, entry["max_ns"] / 1000 if histogram.count else None)
 
 
-def drain_entries(bpf) -> list[tuple[int, dict[str, Any]]]:
-    """A loaded program's stats map, emptied: (key, per-CPU values merged) per entry."""
+def drain_entries(drainer: BatchDrainer) -> list[tuple[int, dict[str, Any]]]:
+    """A loaded program's stats map (its BatchDrainer), emptied: (key, per-CPU values merged) per entry."""
     return [
-        (getattr(key, "value", key), merge_cpu_values([STATS.unpack(bytes(v)) for v in value]))
-        for key, value in bpf["stats"].items_lookup_and_delete_batch()
+        (int.from_bytes(key, "little"), merge_cpu_values([STATS.unpack(v) for v in copies]))
+        for key, copies in drainer.drain().per_cpu_items()
     ]
