@@ -11,7 +11,8 @@ and once a minute it is moved back and collected, so cyclic garbage from elsewhe
 
 `nettop record` paces the collector the same way: the probes keep what they decoded of
 10,000 sockets from one poll to the next (socket_io's SocketDecoder), and without pacing
-full collections of 50-130 ms fell in 3 of 10 polls at 10,000 loopback connections.
+full collections of 50-190 ms fell in 3 or 4 of 10 polls at 10,000 loopback connections
+(three runs).
 """
 
 from __future__ import annotations

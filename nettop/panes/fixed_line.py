@@ -1,7 +1,8 @@
 """FixedLine: a Static whose height does not follow its content (a one-line summary, the
 top line, the time bar), so a new text repaints it without laying out the screen again.
-Static.update() lays out by default: with ten such lines updated every interval, that was
-a layout and a repaint of every widget on the screen each frame."""
+Static.update() lays out by default: with nine such lines updated every interval (these
+three kinds and six pane status lines), that was a layout and a repaint of every widget on
+the screen each frame."""
 
 from __future__ import annotations
 

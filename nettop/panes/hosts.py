@@ -32,10 +32,10 @@ from nettop.panes.drilldown import (
     recent_frames,
     record_groups,
 )
-from nettop.panes.resolver import Resolver
-from nettop.panes.socket_detail import open_detail
 from nettop.panes.fixed_line import FixedLine
+from nettop.panes.resolver import Resolver
 from nettop.panes.row_table import RowTable
+from nettop.panes.socket_detail import open_detail
 from nettop.panes.table import Column, SortableTablePane, column_named, sync_table, top_rows
 from nettop.panes.text import human_rate, inert, rate
 
@@ -94,7 +94,7 @@ class HostsPane(SortableTablePane):
 
     def compose(self) -> ComposeResult:
         yield FixedLine("no data yet", id="hosts-summary", classes="pane-summary")
-        yield RowTable(id="hosts-table", zebra_stripes=True)
+        yield RowTable(id="hosts-table")
 
     def on_mount(self) -> None:
         if self.resolve_names is None:
@@ -140,10 +140,8 @@ class HostsPane(SortableTablePane):
             self._note_rows(rows)
 
     def _tab_open(self) -> bool:
-        try:
-            return self.app.active_pane() is self
-        except Exception:  # not in a NettopApp (a test app hosting the pane alone)
-            return True
+        active_pane = getattr(self.app, "active_pane", None)  # None: a test app hosting the pane alone
+        return active_pane is None or active_pane() is self
 
     def _catch_up(self) -> None:
         """The tab opens: its grouping's last minute, up to the latest frame observed."""

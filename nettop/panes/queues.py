@@ -215,7 +215,7 @@ class QueuesPane(Vertical):
 
     def compose(self) -> ComposeResult:
         yield FixedLine("no data yet", id="queues-summary", classes="pane-summary")
-        table = RowTable(id="queues-table", zebra_stripes=True)
+        table = RowTable(id="queues-table")
         for key, label in COLUMNS:
             table.add_column(label, key=key)
         yield table

@@ -191,7 +191,7 @@ class RetransmitsPane(SortableTablePane):
 
     def compose(self) -> ComposeResult:
         yield FixedLine("no data yet", id="retransmits-summary", classes="pane-summary")
-        table = RowTable(id="retransmits-table", zebra_stripes=True)
+        table = RowTable(id="retransmits-table")
         for column in COLUMNS:
             table.add_column(column.label, key=column.key)
         yield table

@@ -3,9 +3,9 @@
 Textual's DataTable renders each cell through Rich (a Padding in a Styled, line splitting
 and cropping) and keys its render cache by a table-wide update counter, so one changed cell
 redraws every visible cell that way: with 10,000 connections the TCP pane's ~40 visible
-rows cost 50-250 ms a frame to draw (bench/NOTES.md). Here a row is one Strip built from
-its cells' plain text, padded to the column widths: no Rich rendering unless a cell carries
-spans. The look and keys are DataTable's (header, zebra stripes, row cursor, Enter to
+rows took 47-301 ms a frame to draw, the wait for the screen refresh included
+(bench/NOTES.md). Here a row is one Strip built from its cells' plain text, padded to the
+column widths: no Rich rendering unless a cell carries spans. The look and keys are DataTable's (header, zebra stripes always, row cursor, Enter to
 select, a header click to sort); rows are identified by key, and the cursor stays on its
 row's key when the rows change under it.
 
@@ -80,10 +80,8 @@ class RowTable(ScrollView, can_focus=True):
             super().__init__(table)
             self.column_key = column_key
 
-    def __init__(self, *, zebra_stripes: bool = True, name: str | None = None, id: str | None = None,
-                 classes: str | None = None) -> None:
+    def __init__(self, *, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(name=name, id=id, classes=classes)
-        self.zebra_stripes = zebra_stripes
         self.columns: list[RowColumn] = []
         self._widths: list[int] = []  # content widths; they grow with the rows, clear() resets them
         self._keys: list[str] = []
@@ -133,16 +131,9 @@ class RowTable(ScrollView, can_focus=True):
         return len(self._keys)
 
     @property
-    def row_keys(self) -> list[str]:
-        return list(self._keys)
-
-    @property
     def cursor_key(self) -> str | None:
         """The key of the row under the cursor, or None for an empty table."""
         return self._keys[self.cursor_row] if self._keys else None
-
-    def get_row(self, key: str) -> tuple[Cell, ...]:
-        return self._cells[key]
 
     def get_row_at(self, index: int) -> tuple[Cell, ...]:
         return self._cells[self._keys[index]]
@@ -258,7 +249,7 @@ class RowTable(ScrollView, can_focus=True):
         styles = self._styles
         if index == self.cursor_row:
             name = "rowtable--cursor"
-        elif self.zebra_stripes and index % 2:
+        elif index % 2:
             name = "rowtable--even-row"  # DataTable's naming: its first row is "odd"
         else:
             name = "rowtable--odd-row"
@@ -278,7 +269,9 @@ class RowTable(ScrollView, can_focus=True):
                 if cell.spans or "\n" in cell.plain:
                     segments.extend(self._rich_cell(cell, width, style))
                     continue
-                cell_style = style + _style(cell.style) if cell.style else style
+                cell_style = style
+                if cell.style:  # Style.parse keeps its own cache
+                    cell_style += Style.parse(cell.style) if isinstance(cell.style, str) else cell.style
                 segments.append(Segment(_padded(cell.plain, width, cell.justify), cell_style))
             else:
                 segments.append(Segment(_padded(str(cell), width, "left"), style))
@@ -317,14 +310,3 @@ def _padded(text: str, width: int, justify: str | None) -> str:
         text = text + " " * gap
     return " " * PADDING + text + " " * PADDING
 
-
-_style_cache: dict[str, Style] = {}
-
-
-def _style(style: str | Style) -> Style:
-    if isinstance(style, Style):
-        return style
-    parsed = _style_cache.get(style)
-    if parsed is None:
-        parsed = _style_cache[style] = Style.parse(style)
-    return parsed

@@ -169,13 +169,13 @@ class SizesPane(Vertical):
 
     def compose(self) -> ComposeResult:
         yield FixedLine("no data yet", id="sizes-summary", classes="pane-summary")
-        processes = RowTable(id="sizes-processes", zebra_stripes=True)
+        processes = RowTable(id="sizes-processes")
         for key, label in PROCESS_COLUMNS:
             processes.add_column(label, key=key)
         yield processes
         with VerticalScroll(id="sizes-detail"):
             yield Static(self.process_view, id="sizes-process-hist")
-            devices = RowTable(id="sizes-devices", zebra_stripes=True)
+            devices = RowTable(id="sizes-devices")
             for key, label in DEVICE_COLUMNS:
                 devices.add_column(label, key=key)
             yield devices
@@ -266,7 +266,7 @@ class SizesPane(Vertical):
     # -- events and keys ---------------------------------------------------
 
     def on_row_table_row_highlighted(self, event: RowTable.RowHighlighted) -> None:
-        if event.table.id == "sizes-devices" and event.row_key is not None:
+        if event.table.id == "sizes-devices":
             self.selected_device = event.row_key
         self.update_detail()
 

@@ -313,7 +313,7 @@ class SocketDetailScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Static(id="detail-title")
         with Vertical(id="detail-body"):
-            table = RowTable(id="detail-table", zebra_stripes=True)
+            table = RowTable(id="detail-table")
             for label in COLUMNS:
                 table.add_column(label, key=label)
             yield table

@@ -8,9 +8,9 @@ from textual.app import ComposeResult
 from textual.widgets import Static
 
 from nettop.model.tcp import TcpConnection, TcpSnapshot
-from nettop.panes.socket_detail import open_connection_detail
 from nettop.panes.fixed_line import FixedLine
 from nettop.panes.row_table import RowTable
+from nettop.panes.socket_detail import open_connection_detail
 from nettop.panes.table import Column, SortableTablePane, sorted_rows, sync_table
 from nettop.panes.text import endpoint, human_rate, inert, kb, rate
 
@@ -89,7 +89,7 @@ class TcpPane(SortableTablePane):
 
     def compose(self) -> ComposeResult:
         yield FixedLine("no data yet", id="tcp-summary", classes="pane-summary")
-        table = RowTable(id="tcp-table", zebra_stripes=True)
+        table = RowTable(id="tcp-table")
         for column in COLUMNS:
             table.add_column(column.label, key=column.key)
         yield table

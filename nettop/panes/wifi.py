@@ -180,7 +180,7 @@ class WifiPane(Vertical):
     def compose(self) -> ComposeResult:
         yield FixedLine("no data yet", id="wifi-summary", classes="pane-summary")
         yield Static(rate_text(self.rate, ()), id="wifi-rate")
-        table = RowTable(id="wifi-scans", zebra_stripes=True)
+        table = RowTable(id="wifi-scans")
         for key, label in COLUMNS:
             table.add_column(label, key=key)
         yield table

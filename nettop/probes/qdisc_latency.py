@@ -36,8 +36,8 @@ pane's packet rate comes from the qdisc's own netlink counters. tbf cuts a GSO p
 larger than its burst into segments at enqueue; those segments are missed.
 
 Qdiscs are named from netlink (pyroute2: kind, handle, parent, TCA_STATS2 counters; their
-devices by if_nameindex()), as `tc qdisc` prints them; events are keyed by the Qdisc pointer, whose device, namespace,
-handle and parent are read once per qdisc per interval.
+devices by if_nameindex()), as `tc qdisc` prints them; events are keyed by the Qdisc
+pointer, whose device, namespace, handle and parent are read once per qdisc per interval.
 
 Overhead: enqueue is one LRU hash update; dequeue one per-CPU hash lookup plus, per skb,
 an LRU lookup and delete and three 2-8 byte reads. Measured: see the Queues pane report.

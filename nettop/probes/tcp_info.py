@@ -292,7 +292,7 @@ class TcpInfoProbe(Probe):
         """The followed TCP pane's busiest connections, at most max_sockets (family, laddr,
         lport, raddr, rport), and how many more rows it has (the lookup mode's skipped: a
         socket with two owners has two rows; counting distinct sockets instead took a set
-        of 16,000 four-tuples, ~20 ms a poll)."""
+        of 16,000 four-tuples, 4-10 ms a poll)."""
         connections = self._tcp.connections if self._tcp is not None else ()
         # a socket may have two owners (two rows): twice the bound leaves room for those
         top = heapq.nlargest(2 * self.tracker.max_sockets, connections, key=_ROW_BYTES)
