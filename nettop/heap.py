@@ -10,7 +10,7 @@ and once a minute it is moved back and collected, so cyclic garbage from elsewhe
 (Textual's widgets, events and tasks) still goes within a minute.
 
 `nettop record` paces the collector the same way: the probes keep what they decoded of
-10,000 sockets from one poll to the next (socket_io's SocketDecoder), and without pacing
+10,000 sockets from one poll to the next (socket_io's cached rows), and without pacing
 full collections of 50-190 ms fell in 3 or 4 of 10 polls at 10,000 loopback connections
 (three runs).
 """

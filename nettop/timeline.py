@@ -12,6 +12,7 @@ from collections import deque
 from typing import Iterable
 
 from nettop.model.frame import Frame
+from nettop.model.tcp import ConnectionRows
 
 DEFAULT_MAX_FRAMES = 600
 #: ~230-300 bytes a row in memory: ~60 MB of rewind at most (12 frames of 10,000 connections,
@@ -20,13 +21,14 @@ DEFAULT_MAX_ROWS = 200_000
 
 
 def frame_rows(frame: Frame) -> int:
-    """Rows a frame holds (every tuple field of every snapshot): the memory bound's unit."""
+    """Rows a frame holds (every tuple field of every snapshot, and a live TCP snapshot's
+    ConnectionRows, counted as the rows they can build): the memory bound's unit."""
     rows = 0
     for snapshot in frame.panes.values():
         if dataclasses.is_dataclass(snapshot):
             for f in dataclasses.fields(snapshot):
                 value = getattr(snapshot, f.name)
-                if isinstance(value, tuple):
+                if isinstance(value, (tuple, ConnectionRows)):
                     rows += len(value)
     return rows + 1
 

@@ -128,13 +128,57 @@ def test_the_next_interval_decodes_the_same_rows_from_kept_entries():
     m = meta(socket.AF_INET, "10.0.0.1", "10.0.0.2", 80, 5555)
     first = snapshots([entry(9, rx=64, calls=(1, 0), meta=m, sk=0xA0)], decoder=decoder)["tcp"].connections[0]
     same = snapshots([entry(9, rx=64, calls=(1, 0), meta=m, sk=0xA0)], decoder=decoder)["tcp"].connections[0]
-    assert same is first  # unchanged: the row of the last interval
+    assert same == first
     more = snapshots([entry(9, rx=128, calls=(2, 0), meta=m, sk=0xA0)], decoder=decoder)["tcp"].connections[0]
     assert (more.rx_bytes, more.rport) == (128, 5555)
     reused = meta(socket.AF_INET, "10.0.0.1", "10.0.0.9", 81, 6000, comm=b"wget")
     other = snapshots([entry(9, rx=128, calls=(2, 0), meta=reused, sk=0xA0)], decoder=decoder)["tcp"].connections[0]
     assert (other.raddr, other.lport, other.rport, other.comm) == ("10.0.0.9", 81, 6000, "wget")
     assert decoder.owners[0xA0].comm == "wget"
+
+
+def _tcp_entries(values, sockets=None):
+    """TCP entries whose (rx, tx) are `values`, each its own connection (port i)."""
+    return [entry(100 + i % 3, rx=rx, tx=tx, calls=(1, 1), sk=sockets[i] if sockets else None,
+                  meta=meta(socket.AF_INET, "10.0.0.1", "10.0.1.1", 1000 + i, 80))
+            for i, (rx, tx) in enumerate(values)]
+
+
+@pytest.mark.parametrize("measure", ["rx", "tx", "total", "pid"])
+@pytest.mark.parametrize("reverse", [True, False])
+def test_top_is_the_head_of_a_full_sort(measure, reverse):
+    """top() builds only the rows it returns; they must be those a sort of every row puts
+    first, whatever the ties."""
+    import random
+
+    rng = random.Random(7)
+    values = [(rng.choice([0, 64, 128, 4096]), rng.choice([0, 64, 128])) for _ in range(500)]
+    rows = snapshots(_tcp_entries(values))["tcp"]
+    value = {"rx": lambda c: c.rx_bytes, "tx": lambda c: c.tx_bytes,
+             "total": lambda c: c.total_bytes, "pid": lambda c: c.pid}[measure]
+    top = rows.top(measure, 40, reverse)
+    assert len(top) == 40
+    everything = sorted(map(value, rows.connections), reverse=reverse)
+    assert sorted(map(value, top), reverse=reverse) == everything[:40]
+    assert set(top) <= set(rows.connections)
+
+
+def test_top_cuts_ties_by_socket_the_same_way_each_interval():
+    sockets = [0xFFFF0000 + 0x100 * i for i in range(50)]
+    shuffled = sockets[25:] + sockets[:25]  # the map hands entries back in another order
+    first = snapshots(_tcp_entries([(64, 0)] * 50, sockets))["tcp"].top("total", 10)
+    second_entries = _tcp_entries([(64, 0)] * 50, sockets)
+    by_socket = dict(zip(sockets, second_entries))
+    second = snapshots([by_socket[s] for s in shuffled])["tcp"].top("total", 10)
+    assert {c.lport for c in first} == {c.lport for c in second} == set(range(1000, 1010))
+
+
+def test_drained_rows_behave_as_a_tuple_of_rows():
+    tcp = snapshots(_tcp_entries([(10, 1), (20, 2), (0, 0), (30, 3)]))["tcp"]
+    assert len(tcp.connections) == 3 and tcp.totals() == (60, 6)  # (0, 0): no traffic, no row
+    plain = tuple(tcp.connections)
+    assert tcp.connections == plain and tcp.connections[1] == plain[1]
+    assert tcp.top("rx", 10) == list(plain)  # fewer rows than the limit: all of them
 
 
 def test_stats_layout_matches_the_c_struct():

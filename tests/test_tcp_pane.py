@@ -34,13 +34,15 @@ def table_rows(app) -> list[list[str]]:
 
 
 def test_visible_rows_sort_and_filter():
-    assert [c.pid for c in visible_rows(CONNECTIONS)] == [300, 100, 200]
-    assert [c.pid for c in visible_rows(CONNECTIONS, "comm", reverse=False)] == [300, 100, 200]
-    assert [c.pid for c in visible_rows(CONNECTIONS, "pid", reverse=False)] == [100, 200, 300]
-    assert [c.pid for c in visible_rows(CONNECTIONS, filter_text="22")] == [200]
-    assert [c.pid for c in visible_rows(CONNECTIONS, filter_text="fd00")] == [300]
-    assert [c.pid for c in visible_rows(CONNECTIONS, filter_text="NGI")] == [100]
-    assert [c.pid for c in visible_rows(CONNECTIONS, filter_text="300")] == [300]
+    snapshot = TcpSnapshot("tracepoint", 0, CONNECTIONS)
+    assert [c.pid for c in visible_rows(snapshot)] == [300, 100, 200]
+    assert [c.pid for c in visible_rows(snapshot, "comm", reverse=False)] == [300, 100, 200]
+    assert [c.pid for c in visible_rows(snapshot, "pid", reverse=False)] == [100, 200, 300]
+    assert [c.pid for c in visible_rows(snapshot, filter_text="22")] == [200]
+    assert [c.pid for c in visible_rows(snapshot, filter_text="fd00")] == [300]
+    assert [c.pid for c in visible_rows(snapshot, filter_text="NGI")] == [100]
+    assert [c.pid for c in visible_rows(snapshot, filter_text="300")] == [300]
+    assert visible_rows(None) == []
 
 
 async def test_rows_render_from_snapshot():

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 from nettop.model.records import flat_record, from_flat_record
@@ -37,11 +38,48 @@ class TcpConnection:
         return from_flat_record(cls, data)
 
 
+#: what TcpSnapshot.top() ranks by: the TCP pane's numeric columns
+MEASURES = ("rx", "tx", "total", "pid")
+
+
+class ConnectionRows(Sequence):
+    """An interval's connections kept as columns (a probe's drained map) and built into
+    TcpConnection rows only when asked: with 10,000 connections, building every row each
+    interval was most of a poll, where the TCP pane draws 200 of them. Iterating builds
+    (and keeps) them all; top() and totals() build only what they return."""
+
+    def top(self, measure: str, limit: int, reverse: bool = True) -> list[TcpConnection]:
+        """The `limit` rows a sort by `measure` (one of MEASURES) puts first, unordered;
+        ties are cut in an order that is the same every interval."""
+        raise NotImplementedError
+
+    def totals(self) -> tuple[int, int]:
+        """(rx, tx) bytes over every row."""
+        raise NotImplementedError
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and tuple(self) == tuple(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
 @dataclass(frozen=True, slots=True)
 class TcpSnapshot:
     source: str  # "raw_tracepoint", "tracepoint" or "kprobe"
     dropped: int  # socket entries lost to a full kernel map in this interval
-    connections: tuple[TcpConnection, ...] = field(default_factory=tuple)
+    connections: Sequence[TcpConnection] = ()  # a tuple, or ConnectionRows from a live probe
+
+    def top(self, measure: str, limit: int, reverse: bool = True) -> Sequence[TcpConnection]:
+        """At least the `limit` rows a sort by `measure` puts first (every row, unless the
+        rows are ConnectionRows): callers still sort what they get."""
+        if isinstance(self.connections, ConnectionRows):
+            return self.connections.top(measure, limit, reverse)
+        return self.connections
+
+    def totals(self) -> tuple[int, int]:
+        if isinstance(self.connections, ConnectionRows):
+            return self.connections.totals()
+        return sum(c.rx_bytes for c in self.connections), sum(c.tx_bytes for c in self.connections)
 
     def to_record(self) -> dict[str, Any]:
         return {

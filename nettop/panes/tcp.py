@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -11,7 +12,7 @@ from nettop.model.tcp import TcpConnection, TcpSnapshot
 from nettop.panes.fixed_line import FixedLine
 from nettop.panes.row_table import RowTable
 from nettop.panes.socket_detail import open_connection_detail
-from nettop.panes.table import Column, SortableTablePane, sorted_rows, sync_table
+from nettop.panes.table import MAX_TABLE_ROWS, Column, SortableTablePane, sorted_rows, sync_table
 from nettop.panes.text import endpoint, human_rate, inert, kb, rate
 
 
@@ -42,15 +43,29 @@ def matches(connection: TcpConnection, text: str) -> bool:
     return text in connection.comm.lower() or text in connection.laddr or text in connection.raddr
 
 
+#: the numeric columns by what TcpSnapshot.top() ranks them
+MEASURE_OF = {"pid": "pid", "rx_kb": "rx", "tx_kb": "tx", "rx_rate": "rx", "tx_rate": "tx", "total": "total"}
+
+
 def visible_rows(
-    connections: tuple[TcpConnection, ...], sort_by: str = DEFAULT_SORT, reverse: bool = True, filter_text: str = ""
+    snapshot: TcpSnapshot | None, sort_by: str = DEFAULT_SORT, reverse: bool = True, filter_text: str = ""
 ) -> list[TcpConnection]:
-    return sorted_rows(connections, COLUMNS, sort_by, reverse,
-                       (lambda c: matches(c, filter_text)) if filter_text.strip() else None)
+    """The rows drawn: sorted by a numeric column and unfiltered, only the top of a live
+    snapshot is built into rows (TcpSnapshot.top()); a filter or a text column needs them all."""
+    if snapshot is None:
+        return []
+    filtering = bool(filter_text.strip())
+    if filtering or sort_by not in MEASURE_OF:
+        candidates = snapshot.connections
+    else:
+        candidates = snapshot.top(MEASURE_OF[sort_by], MAX_TABLE_ROWS, reverse)
+    return sorted_rows(candidates, COLUMNS, sort_by, reverse, (lambda c: matches(c, filter_text)) if filtering else None)
 
 
+@functools.lru_cache(maxsize=2 * MAX_TABLE_ROWS)
 def cells(connection: TcpConnection, interval: float) -> tuple[Text | str, ...]:
-    """One table row; names from the kernel are inert."""
+    """One table row; names from the kernel are inert. Cached: a live snapshot hands back
+    the same row object while its bytes stay the same (idle and trickling connections)."""
     return (
         Text(str(connection.pid), justify="right"),
         inert(connection.comm),
@@ -67,8 +82,7 @@ def cells(connection: TcpConnection, interval: float) -> tuple[Text | str, ...]:
 def summary_line(snapshot: TcpSnapshot | None, interval: float, shown: int) -> str:
     if snapshot is None:
         return "no data yet"
-    rx = sum(c.rx_bytes for c in snapshot.connections)
-    tx = sum(c.tx_bytes for c in snapshot.connections)
+    rx, tx = snapshot.totals()
     return (
         f"{len(snapshot.connections)} connections ({shown} shown)  "
         f"RX {human_rate(rate(rx, interval))}  TX {human_rate(rate(tx, interval))}  "
@@ -103,8 +117,7 @@ class TcpPane(SortableTablePane):
         if not self.is_mounted:
             return
         table = self.query_one("#tcp-table", RowTable)
-        connections = self.snapshot.connections if self.snapshot else ()
-        rows = visible_rows(connections, self.sort_by, self.sort_reverse, self.filter_text)
+        rows = visible_rows(self.snapshot, self.sort_by, self.sort_reverse, self.filter_text)
         wanted = {str(c.key): c for c in rows}
         with self.app.batch_update():
             sync_table(table, wanted, lambda c: cells(c, self.interval))

@@ -21,8 +21,9 @@ kernel's BTF (never through the installed headers, which may be for another kern
 Overhead: one hash lookup per send/recv syscall; 100-310 ns of BPF run time per call measured
 here on loopback (docs/benchmarks.md). Map: one entry (344 bytes) per active (socket, pid)
 per interval, bounded by --max-sockets; entries that do not fit are counted as dropped. The
-poll decodes each socket once and keeps it (SocketDecoder): 16,384 entries in ~50-180 ms on
-the development machine (bench/NOTES.md).
+poll splits the drain into columns in C and sums each process's histograms; TCP rows are
+built only when a pane asks (DrainedConnections): 16,384 entries in ~30-55 ms on the
+development machine, after a ~15-20 ms drain (bench/NOTES.md).
 
 Example (the TCP pane):
   PID    COMM     LADDR:LPORT        RADDR:RPORT        RX_KB  TX_KB
@@ -31,14 +32,17 @@ Example (the TCP pane):
 
 from __future__ import annotations
 
+import functools
+import operator
 import socket
 import struct
-from dataclasses import dataclass
+from array import array
+from itertools import compress, repeat
 from typing import Any, Mapping
 
 from nettop.model.histogram import Histogram
 from nettop.model.sizes import IoSizes, ProcessSizes, SizesSnapshot
-from nettop.model.tcp import TcpConnection, TcpSnapshot
+from nettop.model.tcp import ConnectionRows, TcpConnection, TcpSnapshot
 from nettop.probes.addresses import format_endpoint, kernel_text
 from nettop.probes.base import EventSource, Probe, kprobes, load_bpf, raw_tracepoints, tracepoints
 from nettop.probes.cbits import LOG2_SLOT_C
@@ -65,11 +69,19 @@ PROTOCOLS = {socket.IPPROTO_TCP: "tcp", socket.IPPROTO_UDP: "udp"}
 _BODY = struct.Struct(f"<2Q4I{2 * SLOTS}I")  # bytes rx/tx, calls rx/tx, errors rx/tx, rx slots, tx slots
 _META = struct.Struct("<16s16sHHHH16s")  # laddr, raddr, lport, rport, family, protocol, comm
 _VALUE_SIZE = _BODY.size + _META.size
-_BYTES = struct.Struct("<2Q")  # bytes rx/tx, first in the value
 _KEY = struct.Struct("<QI4x")  # struct sock_key: socket, tgid
-#: a drained map split into (key) and (body, metadata) by struct.iter_unpack, in C
-_KEY_BYTES = struct.Struct(f"<{_KEY.size}s")
-_VALUE_PARTS = struct.Struct(f"<{_BODY.size}s{_META.size}s")
+_TGID_U32 = 2  # the key as 32-bit words: socket (two), tgid, padding
+_FAMILY_U16 = (_BODY.size + struct.calcsize("<16s16sHH")) // 2  # the value as 16-bit words
+_PROTOCOL_U16 = _FAMILY_U16 + 1
+#: one part of every value, by struct.iter_unpack (in C): body, metadata, comm
+_BODY_ONLY = struct.Struct(f"<{_BODY.size}s{_META.size}x")
+_META_ONLY = struct.Struct(f"<{_BODY.size}x{_META.size}s")
+_COMM_ONLY = struct.Struct(f"<{_VALUE_SIZE - 16}x16s")
+_META_PARTS = struct.Struct(f"<{_META.size}s")  # DrainedConnections' metadata, one entry each
+_IP_FAMILIES = frozenset((socket.AF_INET, socket.AF_INET6))
+_TCP = socket.IPPROTO_TCP
+_LITTLE_INT = functools.partial(int.from_bytes, byteorder="little")
+_FIRST = operator.itemgetter(0)
 _RX, _TX = 0, 1
 
 _COMMON_C = r"""
@@ -275,92 +287,136 @@ def _fields(lanes: int) -> tuple[int, ...]:
     lane: the 32-bit call, error and histogram counts of an interval stay far below 2^32),
     so summing thousands of sockets per process is one C-level bigint add each, not 70
     additions. 32-bit slots keep the value at 344 bytes (600 with 64-bit ones): less for
-    the kernel to copy out and for Python to slice, per socket per interval."""
+    the kernel to copy out, per socket per interval."""
     return _BODY.unpack(lanes.to_bytes(_BODY.size, "little"))
 
 
-@dataclass(frozen=True, slots=True)
-class SocketEntry:
-    """What a map entry's identity (its key, and the metadata the kernel wrote once per
-    entry) decodes to. The same bytes decode the same way every interval, so the probe
-    keeps these from one interval to the next rather than decode 16,000 sockets again."""
-
-    sk: int
-    owner: Owner
-    process: tuple[int, str]  # (pid, protocol name): the sizes pane's row
-    endpoints: tuple[int, str, int, str, int] | None  # (4 or 6, laddr, lport, raddr, rport): TCP over IP only
+@functools.lru_cache(maxsize=32768)
+def row_identity(tgid: int, meta: bytes) -> tuple[int, str, int, str, int, str, int]:
+    """(pid, comm, family, laddr, lport, raddr, rport) of a TCP entry: the same bytes every
+    interval, so decoded once per socket (bounded: ~2 sockets' worth per map entry)."""
+    laddr_raw, raddr_raw, lport, rport, family, _, comm_raw = _META.unpack(meta)
+    fam, laddr = format_endpoint(family, laddr_raw)
+    _, raddr = format_endpoint(family, raddr_raw)
+    return tgid, kernel_text(comm_raw), fam, laddr, lport, raddr, rport
 
 
-def decode_entry(identity: bytes) -> SocketEntry | None:
-    """None for an entry whose metadata is not written yet (family 0)."""
-    sk, tgid = _KEY.unpack_from(identity)
-    laddr_raw, raddr_raw, lport, rport, family, protocol, comm_raw = _META.unpack_from(identity, _KEY.size)
-    if not family:
-        return None
-    proto = _protocol_name(family, protocol)
-    endpoints = None
-    if proto == "tcp" and family in (socket.AF_INET, socket.AF_INET6):
-        fam, laddr = format_endpoint(family, laddr_raw)
-        _, raddr = format_endpoint(family, raddr_raw)
-        endpoints = (fam, laddr, lport, raddr, rport)
-    return SocketEntry(sk, Owner(tgid, kernel_text(comm_raw)), (tgid, proto), endpoints)
+@functools.lru_cache(maxsize=32768)
+def _row(tgid: int, meta: bytes, rx: int, tx: int) -> TcpConnection:
+    """Cached as well: thousands of connections that trickle the same bytes each interval
+    make the same rows (a hit costs a fifth of building a frozen row)."""
+    return TcpConnection(*row_identity(tgid, meta), rx, tx)
+
+
+class DrainedConnections(ConnectionRows):
+    """The TCP pane's rows of one drain, as columns: socket, tgid, bytes and each entry's
+    metadata (56 bytes), ~85 bytes a connection. Rows are built from them on demand
+    (row_identity() decodes the metadata once per socket). Ties in top() go by socket
+    address, so the same rows make the cut every interval."""
+
+    def __init__(self, sockets: array, tgids: array, rx: array, tx: array, metas: bytes) -> None:
+        self._sockets, self._tgids, self._rx, self._tx, self._metas = sockets, tgids, rx, tx, metas
+        self._rows: tuple[TcpConnection, ...] | None = None
+
+    def __len__(self) -> int:
+        return len(self._sockets)
+
+    def __getitem__(self, index):
+        return self._all()[index]
+
+    def __iter__(self):
+        return iter(self._all())
+
+    def __repr__(self) -> str:
+        return f"DrainedConnections({len(self)} rows)"
+
+    def row(self, i: int) -> TcpConnection:
+        return _row(self._tgids[i], self._metas[i * _META.size : (i + 1) * _META.size], self._rx[i], self._tx[i])
+
+    def _all(self) -> tuple[TcpConnection, ...]:
+        if self._rows is None:
+            metas = map(_FIRST, _META_PARTS.iter_unpack(self._metas))
+            self._rows = tuple(map(_row, self._tgids, metas, self._rx, self._tx))
+        return self._rows
+
+    def totals(self) -> tuple[int, int]:
+        return sum(self._rx), sum(self._tx)
+
+    def top(self, measure: str, limit: int, reverse: bool = True) -> list[TcpConnection]:
+        if measure == "total":
+            values = list(map(operator.add, self._rx, self._tx))
+        else:
+            values = {"rx": self._rx, "tx": self._tx, "pid": self._tgids}[measure]
+        if len(values) <= limit:
+            return list(self)
+        cut = sorted(values, reverse=reverse)[limit - 1]  # in C: faster than heapq here
+        positions = range(len(values))
+        ahead = list(compress(positions, map(cut.__lt__ if reverse else cut.__gt__, values)))
+        # ties by socket address, sorted in C as one integer per row (socket, then position):
+        # thousands of idle connections tie, and heapq with a key took ~10 ms a call
+        tied = list(compress(positions, map(cut.__eq__, values)))
+        bits = len(values).bit_length()
+        order = map(operator.or_, map(operator.lshift, map(self._sockets.__getitem__, tied), repeat(bits)), tied)
+        mask = (1 << bits) - 1
+        chosen = ahead + [key & mask for key in sorted(order)[: limit - len(ahead)]]
+        return list(map(self.row, chosen))
 
 
 class SocketDecoder:
     """Drained map bytes into the TCP pane's rows and the sizes pane's per-process rows.
 
-    Per entry: struct.iter_unpack() splits it in C, then a dict lookup and an unpack of its
-    byte counts (splitting 16,384 entries by slicing in Python took 26 ms, iter_unpack 13).
-    What an entry decodes to is kept for the entries of the last interval, and so is each
-    TCP row, reused when its bytes did not change (thousands of connections that trickle the
-    same bytes each interval make the same rows); addresses, names and owners are decoded
-    once per socket, not once per socket per interval."""
+    Column by column, in C: strided memoryviews over the drained buffers give every entry's
+    socket, tgid, byte counts, family and protocol as lists, struct.iter_unpack() splits off
+    each body (summed per process as one integer, see _fields()), comm and metadata. The
+    Python-level work per entry is a filter and a dict update; TCP rows are built later, and
+    only those asked for (DrainedConnections). Decoding and keeping every entry and row, as
+    this did before, took 77-160 ms a poll for 16,384 entries on the development machine."""
 
     def __init__(self) -> None:
-        self._entries: dict[bytes, SocketEntry] = {}
-        self._rows: dict[bytes, TcpConnection] = {}
         self.owners: dict[int, Owner] = {}  # the last interval's sockets and their owners
 
     def snapshots(self, keys: bytes, values: bytes, count: int, source: str, dropped: int) -> dict[str, Any]:
-        known, rows_before = self._entries, self._rows
-        entries: dict[bytes, SocketEntry] = {}
-        rows: dict[bytes, TcpConnection] = {}
-        owners: dict[int, Owner] = {}
-        per_process: dict[tuple[int, str], list] = {}  # -> [comm, lanes]
-        unpack_bytes = _BYTES.unpack_from
-        split = zip(_KEY_BYTES.iter_unpack(keys[: count * _KEY.size]),
-                    _VALUE_PARTS.iter_unpack(values[: count * _VALUE_SIZE]))
-        for (key,), (body, meta) in split:
-            identity = key + meta
-            entry = known.get(identity)
-            if entry is None:
-                entry = decode_entry(identity)
-                if entry is None:
-                    continue  # created by a CPU that has not written its metadata yet
-            entries[identity] = entry
-            owner = entry.owner
-            owners[entry.sk] = owner
-            rx, tx = unpack_bytes(body)
-            if entry.endpoints is not None and (rx or tx):
-                row = rows_before.get(identity)
-                if row is None or row.rx_bytes != rx or row.tx_bytes != tx:
-                    row = TcpConnection(owner.pid, owner.comm, *entry.endpoints, rx, tx)
-                rows[identity] = row
-            lanes = int.from_bytes(body, "little")  # see _fields()
-            sums = per_process.get(entry.process)
-            if sums is None:
-                per_process[entry.process] = [owner.comm, lanes]
-            else:
-                sums[0] = owner.comm
-                sums[1] += lanes
-        self._entries, self._rows, self.owners = entries, rows, owners
+        keys, values = keys[: count * _KEY.size], values[: count * _VALUE_SIZE]
+        sockets = memoryview(keys).cast("Q")[0::2].tolist()
+        tgids = memoryview(keys).cast("I")[_TGID_U32 :: _KEY.size // 4].tolist()
+        halves = memoryview(values).cast("H")
+        families = halves[_FAMILY_U16 :: _VALUE_SIZE // 2].tolist()
+        protocols = halves[_PROTOCOL_U16 :: _VALUE_SIZE // 2].tolist()
+        words = memoryview(values).cast("Q")
+        rx = words[0 :: _VALUE_SIZE // 8].tolist()
+        tx = words[1 :: _VALUE_SIZE // 8].tolist()
+        comms = list(map(_FIRST, _COMM_ONLY.iter_unpack(values)))
+        written = families  # family 0: a CPU created the entry and has not written its metadata yet
+
+        owner_of = {pair: Owner(pair[0], kernel_text(pair[1])) for pair in set(zip(tgids, comms))}
+        self.owners = dict(compress(zip(sockets, map(owner_of.__getitem__, zip(tgids, comms))), written))
+
+        per_group: dict[tuple[int, int, int], int] = {}  # (tgid, family, protocol) -> summed lanes
+        lanes_of_entries = map(_LITTLE_INT, map(_FIRST, _BODY_ONLY.iter_unpack(values)))
+        for group, lanes in compress(zip(zip(tgids, families, protocols), lanes_of_entries), written):
+            before = per_group.get(group)
+            per_group[group] = lanes if before is None else before + lanes
+        per_process: dict[tuple[int, str], int] = {}
+        for (tgid, family, protocol), lanes in per_group.items():
+            process = (tgid, _protocol_name(family, protocol))
+            per_process[process] = per_process.get(process, 0) + lanes
+        comm_of = dict(compress(zip(tgids, comms), written))  # a process's name: its last entry's
         processes = tuple(
-            ProcessSizes(pid, comm, proto, *_io_sizes(lanes)) for (pid, proto), (comm, lanes) in per_process.items()
+            ProcessSizes(pid, kernel_text(comm_of[pid]), proto, *_io_sizes(lanes))
+            for (pid, proto), lanes in per_process.items()
         )
-        return {
-            "tcp": TcpSnapshot(source, dropped, tuple(rows.values())),
-            "sizes": SizesSnapshot(source, dropped, processes),
-        }
+
+        over_ip = map(_IP_FAMILIES.__contains__, families)
+        tcp = map(operator.and_, over_ip, map(_TCP.__eq__, protocols))
+        is_row = list(map(operator.and_, tcp, map(bool, map(operator.or_, rx, tx))))  # with traffic
+        rows = DrainedConnections(
+            array("Q", compress(sockets, is_row)),
+            array("I", compress(tgids, is_row)),
+            array("Q", compress(rx, is_row)),
+            array("Q", compress(tx, is_row)),
+            b"".join(compress(map(_FIRST, _META_ONLY.iter_unpack(values)), is_row)),
+        )
+        return {"tcp": TcpSnapshot(source, dropped, rows), "sizes": SizesSnapshot(source, dropped, processes)}
 
 
 def _io_sizes(lanes: int) -> tuple[IoSizes, IoSizes]:

@@ -293,11 +293,13 @@ class TcpInfoProbe(Probe):
         lport, raddr, rport), and how many more rows it has (the lookup mode's skipped: a
         socket with two owners has two rows; counting distinct sockets instead took a set
         of 16,000 four-tuples, 4-10 ms a poll)."""
-        connections = self._tcp.connections if self._tcp is not None else ()
+        if self._tcp is None:
+            return [], 0
         # a socket may have two owners (two rows): twice the bound leaves room for those
-        top = heapq.nlargest(2 * self.tracker.max_sockets, connections, key=_ROW_BYTES)
+        wanted = 2 * self.tracker.max_sockets
+        top = heapq.nlargest(wanted, self._tcp.top("total", wanted), key=_ROW_BYTES)
         chosen = list(dict.fromkeys(map(_FIVE_TUPLE, top)))[: self.tracker.max_sockets]
-        return chosen, max(0, len(connections) - len(chosen))
+        return chosen, max(0, len(self._tcp.connections) - len(chosen))
 
     def sockets_in_use(self) -> int | None:
         """TCP sockets in this namespace, listening ones included (None if unreadable)."""
