@@ -185,3 +185,22 @@ def test_stats_layout_matches_the_c_struct():
     # bytes[2] u64, calls/errors u32[2], hist u32[2*SLOTS], laddr/raddr 16, 4 x u16, comm 16
     assert socket_io._VALUE_SIZE == 16 + 8 + 8 + 4 * 2 * SLOTS + 32 + 8 + 16 == 344
     assert socket_io._BODY.size == 16 + 8 + 8 + 4 * 2 * SLOTS and socket_io._KEY.size == 16
+
+
+@pytest.mark.parametrize("grouping", ["host", "process", "port"])
+def test_host_view_groups_drained_rows_as_it_groups_built_ones(grouping):
+    """The host view walks a live snapshot's identities() without building its rows; the
+    groups must be those of the same rows as a plain tuple (a recording's)."""
+    from nettop.model.frame import Frame
+    from nettop.model.tcp import TcpSnapshot
+    from nettop.panes.drilldown import build_groups
+
+    entries = [entry(100 + i % 4, rx=64 * i, tx=i, calls=(1, 1),
+                     meta=meta(socket.AF_INET, "10.0.0.1", f"10.0.1.{i % 5}", 1000 + i, 80 + i % 3))
+               for i in range(1, 40)]
+    live = snapshots(entries)["tcp"]
+    plain = TcpSnapshot(live.source, live.dropped, tuple(live.connections))
+    assert list(live.identities()) == list(plain.identities())
+    groups = build_groups(Frame(time=1.0, interval=1.0, panes={"tcp": live}), grouping)
+    expected = build_groups(Frame(time=1.0, interval=1.0, panes={"tcp": plain}), grouping)
+    assert len(groups) > 1 and groups == expected

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any, Mapping
 
 from nettop.model.records import flat_record, from_flat_record
@@ -41,6 +42,13 @@ class TcpConnection:
 #: what TcpSnapshot.top() ranks by: the TCP pane's numeric columns
 MEASURES = ("rx", "tx", "total", "pid")
 
+#: (pid, comm, family, laddr, lport, raddr, rport), rx_bytes, tx_bytes: one connection
+#: without its row (TcpSnapshot.identities())
+Identity = tuple[int, str, int, str, int, str, int]
+_IDENTITY = attrgetter("pid", "comm", "family", "laddr", "lport", "raddr", "rport")
+_RX = attrgetter("rx_bytes")
+_TX = attrgetter("tx_bytes")
+
 
 class ConnectionRows(Sequence):
     """An interval's connections kept as columns (a probe's drained map) and built into
@@ -55,6 +63,9 @@ class ConnectionRows(Sequence):
 
     def totals(self) -> tuple[int, int]:
         """(rx, tx) bytes over every row."""
+        raise NotImplementedError
+
+    def identities(self) -> Iterator[tuple[Identity, int, int]]:
         raise NotImplementedError
 
     def __eq__(self, other: object) -> bool:
@@ -80,6 +91,14 @@ class TcpSnapshot:
         if isinstance(self.connections, ConnectionRows):
             return self.connections.totals()
         return sum(c.rx_bytes for c in self.connections), sum(c.tx_bytes for c in self.connections)
+
+    def identities(self) -> Iterator[tuple[Identity, int, int]]:
+        """(identity, rx, tx) per connection, for a walk over all of them (the host view's
+        grouping) that would otherwise build every row of a live snapshot."""
+        if isinstance(self.connections, ConnectionRows):
+            return self.connections.identities()
+        rows = self.connections
+        return zip(map(_IDENTITY, rows), map(_RX, rows), map(_TX, rows))
 
     def to_record(self) -> dict[str, Any]:
         return {

@@ -80,14 +80,6 @@ class Selector:
         return str(pid) == self.key
 
 
-def group_key(connection: Any, grouping: str) -> str:
-    if grouping == "host":
-        return connection.raddr
-    if grouping == "process":
-        return str(connection.pid)
-    return str(connection.rport)
-
-
 def endpoints_of(item: Any) -> Endpoints:
     return (item.laddr, item.lport, item.raddr, item.rport)
 
@@ -111,7 +103,8 @@ class GroupRow:
 def owners(frame: Frame) -> dict[Endpoints, tuple[int, str]]:
     """Who owns each connection of this interval (the TCP pane's pid/comm)."""
     tcp = frame.panes.get("tcp")
-    return {endpoints_of(c): (c.pid, c.comm) for c in (tcp.connections if tcp else ())}
+    return {(laddr, lport, raddr, rport): (pid, comm)
+            for (pid, comm, _, laddr, lport, raddr, rport), _, _ in (tcp.identities() if tcp else ())}
 
 
 def retransmit_segments(frame: Frame) -> list[tuple[Endpoints, int | None, int]]:
@@ -129,16 +122,16 @@ def build_groups(frame: Frame, grouping: str) -> dict[str, GroupRow]:
     three groupings of 16,000 connections were most of the UI's time)."""
     tcp = frame.panes.get("tcp")
     groups: dict[str, GroupRow] = {}
-    for c in tcp.connections if tcp else ():
-        key = group_key(c, grouping)
+    for (pid, comm, _, laddr, lport, raddr, rport), rx, tx in tcp.identities() if tcp else ():
+        key = raddr if grouping == "host" else str(pid) if grouping == "process" else str(rport)
         row = groups.get(key)
         if row is None:
-            row = groups[key] = GroupRow(key, group_label(key, grouping, c.comm))
-        row.connections.add((c.laddr, c.lport, c.raddr, c.rport))
-        row.rx_bytes += c.rx_bytes
-        row.tx_bytes += c.tx_bytes
-        row.processes[c.pid] = c.comm
-        row.hosts.add(c.raddr)
+            row = groups[key] = GroupRow(key, group_label(key, grouping, comm))
+        row.connections.add((laddr, lport, raddr, rport))
+        row.rx_bytes += rx
+        row.tx_bytes += tx
+        row.processes[pid] = comm
+        row.hosts.add(raddr)
     retransmits = retransmit_segments(frame)
     known = owners(frame) if retransmits else {}
     for ends, pid, segments in retransmits:

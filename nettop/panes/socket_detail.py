@@ -92,15 +92,15 @@ class DetailState:
         from_tcp: set[Endpoints] = set()
         active: set[Endpoints] = set()  # with traffic (a TCP pane row) or an open tcp_info report
         tcp = frame.panes.get("tcp")
-        for c in tcp.connections if tcp else ():
-            ends = endpoints_of(c)
-            if not self.selector.matches(c.pid, ends):
+        for (pid, comm, _, laddr, lport, raddr, rport), rx, tx in tcp.identities() if tcp else ():
+            ends = (laddr, lport, raddr, rport)
+            if not self.selector.matches(pid, ends):
                 continue
             row = self._row(ends)
             if row.pid is None:
-                row.pid, row.comm = c.pid, c.comm
-            row.rx_bytes += c.rx_bytes
-            row.tx_bytes += c.tx_bytes
+                row.pid, row.comm = pid, comm
+            row.rx_bytes += rx
+            row.tx_bytes += tx
             from_tcp.add(ends)
             active.add(ends)
         known = owners(frame)

@@ -342,6 +342,10 @@ class DrainedConnections(ConnectionRows):
     def totals(self) -> tuple[int, int]:
         return sum(self._rx), sum(self._tx)
 
+    def identities(self):
+        metas = map(_FIRST, _META_PARTS.iter_unpack(self._metas))
+        return zip(map(row_identity, self._tgids, metas), self._rx, self._tx)
+
     def top(self, measure: str, limit: int, reverse: bool = True) -> list[TcpConnection]:
         if measure == "total":
             values = list(map(operator.add, self._rx, self._tx))
