@@ -39,9 +39,6 @@ class TcpConnection:
         return from_flat_record(cls, data)
 
 
-#: what TcpSnapshot.top() ranks by: the TCP pane's numeric columns
-MEASURES = ("rx", "tx", "total", "pid")
-
 #: (pid, comm, family, laddr, lport, raddr, rport), rx_bytes, tx_bytes: one connection
 #: without its row (TcpSnapshot.identities())
 Identity = tuple[int, str, int, str, int, str, int]
@@ -54,10 +51,10 @@ class ConnectionRows(Sequence):
     """An interval's connections kept as columns (a probe's drained map) and built into
     TcpConnection rows only when asked: with 10,000 connections, building every row each
     interval was most of a poll, where the TCP pane draws 200 of them. Iterating builds
-    (and keeps) them all; top() and totals() build only what they return."""
+    (and keeps) them all; top() builds only what it returns, totals() and identities() none."""
 
     def top(self, measure: str, limit: int, reverse: bool = True) -> list[TcpConnection]:
-        """The `limit` rows a sort by `measure` (one of MEASURES) puts first, unordered;
+        """The `limit` rows a sort by `measure` ("rx", "tx", "total" or "pid") puts first, unordered;
         ties are cut in an order that is the same every interval."""
         raise NotImplementedError
 

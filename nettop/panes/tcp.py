@@ -59,7 +59,8 @@ def visible_rows(
         candidates = snapshot.connections
     else:
         candidates = snapshot.top(MEASURE_OF[sort_by], MAX_TABLE_ROWS, reverse)
-    return sorted_rows(candidates, COLUMNS, sort_by, reverse, (lambda c: matches(c, filter_text)) if filtering else None)
+    keep = (lambda c: matches(c, filter_text)) if filtering else None
+    return sorted_rows(candidates, COLUMNS, sort_by, reverse, keep)
 
 
 @functools.lru_cache(maxsize=2 * MAX_TABLE_ROWS)

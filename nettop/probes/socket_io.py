@@ -38,11 +38,11 @@ import socket
 import struct
 from array import array
 from itertools import compress, repeat
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 from nettop.model.histogram import Histogram
 from nettop.model.sizes import IoSizes, ProcessSizes, SizesSnapshot
-from nettop.model.tcp import ConnectionRows, TcpConnection, TcpSnapshot
+from nettop.model.tcp import ConnectionRows, Identity, TcpConnection, TcpSnapshot
 from nettop.probes.addresses import format_endpoint, kernel_text
 from nettop.probes.base import EventSource, Probe, kprobes, load_bpf, raw_tracepoints, tracepoints
 from nettop.probes.cbits import LOG2_SLOT_C
@@ -292,7 +292,7 @@ def _fields(lanes: int) -> tuple[int, ...]:
 
 
 @functools.lru_cache(maxsize=32768)
-def row_identity(tgid: int, meta: bytes) -> tuple[int, str, int, str, int, str, int]:
+def row_identity(tgid: int, meta: bytes) -> Identity:
     """(pid, comm, family, laddr, lport, raddr, rport) of a TCP entry: the same bytes every
     interval, so decoded once per socket (bounded: ~2 sockets' worth per map entry)."""
     laddr_raw, raddr_raw, lport, rport, family, _, comm_raw = _META.unpack(meta)
@@ -342,7 +342,7 @@ class DrainedConnections(ConnectionRows):
     def totals(self) -> tuple[int, int]:
         return sum(self._rx), sum(self._tx)
 
-    def identities(self):
+    def identities(self) -> Iterator[tuple[Identity, int, int]]:
         metas = map(_FIRST, _META_PARTS.iter_unpack(self._metas))
         return zip(map(row_identity, self._tgids, metas), self._rx, self._tx)
 
