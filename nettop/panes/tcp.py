@@ -101,6 +101,7 @@ class TcpPane(SortableTablePane):
         super().__init__(**kwargs)
         self.snapshot: TcpSnapshot | None = None
         self.interval: float = 1.0
+        self._shown: dict[str, TcpConnection] = {}  # the drawn rows by table key
 
     def compose(self) -> ComposeResult:
         yield FixedLine("no data yet", id="tcp-summary", classes="pane-summary")
@@ -119,19 +120,19 @@ class TcpPane(SortableTablePane):
             return
         table = self.query_one("#tcp-table", RowTable)
         rows = visible_rows(self.snapshot, self.sort_by, self.sort_reverse, self.filter_text)
-        wanted = {str(c.key): c for c in rows}
+        self._shown = {str(c.key): c for c in rows}
         with self.app.batch_update():
-            sync_table(table, wanted, lambda c: cells(c, self.interval))
+            sync_table(table, self._shown, lambda c: cells(c, self.interval))
         self.query_one("#tcp-summary", Static).update(summary_line(self.snapshot, self.interval, len(rows)))
 
     def selected_key(self) -> str | None:
         return self.query_one("#tcp-table", RowTable).cursor_key
 
     def selected_connection(self) -> TcpConnection | None:
+        """The row under the cursor, one of those drawn (a search of a live snapshot would
+        build every row of it)."""
         key = self.selected_key()
-        if self.snapshot is None or key is None:
-            return None
-        return next((c for c in self.snapshot.connections if str(c.key) == key), None)
+        return self._shown.get(key) if key is not None else None
 
     def on_row_table_row_selected(self, event: RowTable.RowSelected) -> None:
         """Enter: the kernel's view of this connection (nettop/panes/socket_detail.py)."""

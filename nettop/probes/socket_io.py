@@ -22,7 +22,7 @@ Overhead: one hash lookup per send/recv syscall; 100-310 ns of BPF run time per 
 here on loopback (docs/benchmarks.md). Map: one entry (344 bytes) per active (socket, pid)
 per interval, bounded by --max-sockets; entries that do not fit are counted as dropped. The
 poll splits the drain into columns in C and sums each process's histograms; TCP rows are
-built only when a pane asks (DrainedConnections): 16,384 entries in ~30-55 ms on the
+built only when a pane asks (DrainedConnections): 16,384 entries in ~27-59 ms on the
 development machine, after a ~15-20 ms drain (bench/NOTES.md).
 
 Example (the TCP pane):
@@ -33,11 +33,12 @@ Example (the TCP pane):
 from __future__ import annotations
 
 import functools
+import heapq
 import operator
 import socket
 import struct
 from array import array
-from itertools import compress, repeat
+from itertools import compress
 from typing import Any, Iterator, Mapping
 
 from nettop.model.histogram import Histogram
@@ -356,13 +357,8 @@ class DrainedConnections(ConnectionRows):
         cut = sorted(values, reverse=reverse)[limit - 1]  # in C: faster than heapq here
         positions = range(len(values))
         ahead = list(compress(positions, map(cut.__lt__ if reverse else cut.__gt__, values)))
-        # ties by socket address, sorted in C as one integer per row (socket, then position):
-        # thousands of idle connections tie, and heapq with a key took ~10 ms a call
-        tied = list(compress(positions, map(cut.__eq__, values)))
-        bits = len(values).bit_length()
-        order = map(operator.or_, map(operator.lshift, map(self._sockets.__getitem__, tied), repeat(bits)), tied)
-        mask = (1 << bits) - 1
-        chosen = ahead + [key & mask for key in sorted(order)[: limit - len(ahead)]]
+        tied = compress(positions, map(cut.__eq__, values))  # often thousands: idle connections
+        chosen = ahead + heapq.nsmallest(limit - len(ahead), tied, key=self._sockets.__getitem__)
         return list(map(self.row, chosen))
 
 
