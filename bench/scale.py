@@ -40,15 +40,19 @@ LOADS: dict[str, tuple[str, Callable[[int], ContextManager[None]]]] = {
 
 
 def dashboard_cost(seconds: float) -> dict:
-    """CPU% of the live dashboard at a 1 s interval once every pane is live, and its RSS."""
+    """CPU% of the live dashboard at a 1 s interval once every pane is live, its TCP tab
+    shown (checked before and after), and its RSS."""
     with Dashboard("-i 1", session="nettop-bench-scale") as dashboard:
         dashboard.wait_all_live()
         time.sleep(3)  # the first frames fill the tables
         meter = CpuMeter(dashboard.pid)
         rss_start = rss_mb(dashboard.pid)
         time.sleep(seconds)
+        shown = dashboard.visible_pane()
+        if shown != "tcp":
+            raise RuntimeError(f"the dashboard showed its {shown} tab, not TCP, while measured")
         return {"cpu_percent": round(meter.percent(), 2), "rss_mb_start": round(rss_start, 1),
-                "rss_mb_end": round(rss_mb(dashboard.pid), 1), "seconds": seconds}
+                "rss_mb_end": round(rss_mb(dashboard.pid), 1), "seconds": seconds, "tab": shown}
 
 
 def measure(connections: int, polls: int, seconds: float, loads: tuple[str, ...] = tuple(LOADS)) -> dict:

@@ -66,16 +66,30 @@ class Dashboard:
         self.show_tab(1)
         return first_frame, live, unavailable
 
-    def show_tab(self, number: int, timeout: float = 5.0) -> None:
-        """Open a tab and wait until it shows: the dashboard's cost depends on the tab shown
-        (only the visible pane is drawn), and a key sent during another tab's switch can be lost."""
+    def visible_pane(self) -> str | None:
+        """The pane whose tab is shown, by its status line (`TCP: live ...`), which only the
+        shown tab draws."""
+        for line in self.screen().splitlines():
+            for spec in PANES:
+                if line.lstrip().startswith(f"{spec.title}: "):
+                    return spec.key
+        return None
+
+    def show_tab(self, number: int, timeout: float = 10.0) -> None:
+        """Open a tab and wait until it shows and stays: the dashboard's cost depends on the
+        tab shown (only the visible pane is drawn). Under load the app reads keys late, so a
+        tab key sent earlier (wait_all_live visits every tab) can switch away after this one
+        seemed to show; checking once let the scale bench measure the Queues tab while it
+        meant the TCP tab."""
         spec = PANES[number - 1]
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self.keys(str(number))
-            time.sleep(0.2)
-            if f"{spec.title}: " in self.screen():
-                return
+            time.sleep(0.3)
+            if self.visible_pane() == spec.key:
+                time.sleep(1.0)
+                if self.visible_pane() == spec.key:
+                    return
         raise RuntimeError(f"the dashboard did not open its {spec.title} tab")
 
     def close(self) -> None:

@@ -9,7 +9,8 @@ import pytest
 
 from nettop.btf import running_kernel_btf
 from nettop.probes import socket_io
-from nettop.probes.socket_io import SLOTS, SocketDecoder, bpf_text
+from nettop.probes.socket_columns import SocketDecoder
+from nettop.probes.socket_io import SLOTS, bpf_text
 
 needs_btf = pytest.mark.skipif(running_kernel_btf() is None, reason="no kernel BTF")
 
@@ -43,12 +44,13 @@ def test_bpf_text_without_btf_falls_back_to_header_offsets(monkeypatch):
 _SOCKET_ADDRESSES = itertools.count(0xFFFF888000000000, 0x800)
 
 
-def entry(pid, rx=0, tx=0, calls=(0, 0), errors=(0, 0), hist=None, meta=None, sk=None):
-    """One map entry as the kernel lays it out: (key bytes, value bytes)."""
+def entry(pid, rx=0, tx=0, errors=(0, 0), hist=None, meta=None, sk=None):
+    """One map entry as the kernel lays it out: (key bytes, value bytes). Its calls are the
+    histogram's sum, as the kernel counts them."""
     meta = meta or (b"\0" * 16, b"\0" * 16, 0, 0, 0, 0, b"\0" * 16)
     slots = hist or [0] * (2 * SLOTS)
-    key = socket_io._KEY.pack(sk if sk is not None else next(_SOCKET_ADDRESSES), pid)
-    return key, socket_io._BODY.pack(rx, tx, *calls, *errors, *slots) + socket_io._META.pack(*meta)
+    key = socket_io.KEY.pack(sk if sk is not None else next(_SOCKET_ADDRESSES), pid)
+    return key, socket_io.BODY.pack(rx, tx, *errors, *slots) + socket_io.META.pack(*meta)
 
 
 def snapshots(entries, source="tracepoint", dropped=0, decoder=None):
@@ -74,8 +76,8 @@ def test_histograms_and_counters_of_one_process_sum_slot_by_slot():
     b[SLOTS + 13] = 5  # tx [4096, 8192)
     m = meta(socket.AF_INET, "10.0.0.1", "10.0.0.2", 80, 5555)
     m2 = meta(socket.AF_INET, "10.0.0.1", "10.0.0.3", 80, 5556)
-    snaps = snapshots([entry(9, rx=300, calls=(3, 0), hist=a, meta=m),
-                       entry(9, rx=200, tx=5 * 4096, calls=(2, 5), errors=(1, 0), hist=b, meta=m2)])
+    snaps = snapshots([entry(9, rx=300, hist=a, meta=m),
+                       entry(9, rx=200, tx=5 * 4096, errors=(1, 0), hist=b, meta=m2)])
     (process,) = snaps["sizes"].processes
     assert (process.read.count, process.read.bytes, process.read.errors) == (5, 500, 1)
     assert process.read.histogram.buckets == ((64, 128, 5),)
@@ -90,20 +92,20 @@ def test_summed_lanes_do_not_carry_between_fields():
     m = meta(socket.AF_INET, "10.0.0.1", "10.0.0.2", 80, 5555)
     m2 = meta(socket.AF_INET, "10.0.0.1", "10.0.0.3", 80, 5556)
     (process,) = snapshots([
-        entry(9, rx=2**62, tx=2**61, calls=(2**31, 7), errors=(0, 2**31 - 1), hist=big, meta=m),
-        entry(9, rx=2**62 - 1, tx=5, calls=(2**31 - 1, 1), errors=(3, 2**31 - 1), hist=big, meta=m2),
+        entry(9, rx=2**62, tx=2**61, errors=(0, 2**31 - 1), hist=big, meta=m),
+        entry(9, rx=2**62 - 1, tx=5, errors=(3, 2**31 - 1), hist=big, meta=m2),
     ])["sizes"].processes
     read, write = process.read, process.write
-    assert (read.bytes, write.bytes, read.count, write.count, read.errors, write.errors) == (
-        2**63 - 1, 2**61 + 5, 2**32 - 1, 8, 3, 2**32 - 2)
+    assert (read.bytes, write.bytes, read.errors, write.errors) == (2**63 - 1, 2**61 + 5, 3, 2**32 - 2)
+    assert (read.count, write.count) == (2 * sum(big[:SLOTS]), 2 * sum(big[SLOTS:]))  # each call is in one slot
     assert [n for _, _, n in read.histogram.buckets] == [2 * b for b in big[:SLOTS]]
     assert [n for _, _, n in write.histogram.buckets] == [2 * b for b in big[SLOTS:]]
 
 
 def test_snapshots_split_tcp_rows_from_size_rows_and_unmap_ipv4():
-    tcp6_mapped = entry(7, rx=100, tx=50, calls=(1, 1),
+    tcp6_mapped = entry(7, rx=100, tx=50,
                         meta=meta(socket.AF_INET6, "::ffff:127.0.0.1", "::ffff:127.0.0.2", 80, 9))
-    udp = entry(8, tx=64, calls=(0, 1), meta=meta(socket.AF_INET, "0.0.0.0", "0.0.0.0", 53, 0,
+    udp = entry(8, tx=64, meta=meta(socket.AF_INET, "0.0.0.0", "0.0.0.0", 53, 0,
                                                    protocol=socket.IPPROTO_UDP, comm=b"dns"))
     idle = entry(7, meta=meta(socket.AF_INET, "10.0.0.1", "10.0.0.3", 22, 7))
     snaps = snapshots([tcp6_mapped, udp, idle], dropped=2)
@@ -126,20 +128,20 @@ def test_the_next_interval_decodes_the_same_rows_from_kept_entries():
     reused by another connection (other metadata) is decoded afresh, not taken from the last."""
     decoder = SocketDecoder()
     m = meta(socket.AF_INET, "10.0.0.1", "10.0.0.2", 80, 5555)
-    first = snapshots([entry(9, rx=64, calls=(1, 0), meta=m, sk=0xA0)], decoder=decoder)["tcp"].connections[0]
-    same = snapshots([entry(9, rx=64, calls=(1, 0), meta=m, sk=0xA0)], decoder=decoder)["tcp"].connections[0]
+    first = snapshots([entry(9, rx=64, meta=m, sk=0xA0)], decoder=decoder)["tcp"].connections[0]
+    same = snapshots([entry(9, rx=64, meta=m, sk=0xA0)], decoder=decoder)["tcp"].connections[0]
     assert same == first
-    more = snapshots([entry(9, rx=128, calls=(2, 0), meta=m, sk=0xA0)], decoder=decoder)["tcp"].connections[0]
+    more = snapshots([entry(9, rx=128, meta=m, sk=0xA0)], decoder=decoder)["tcp"].connections[0]
     assert (more.rx_bytes, more.rport) == (128, 5555)
     reused = meta(socket.AF_INET, "10.0.0.1", "10.0.0.9", 81, 6000, comm=b"wget")
-    other = snapshots([entry(9, rx=128, calls=(2, 0), meta=reused, sk=0xA0)], decoder=decoder)["tcp"].connections[0]
+    other = snapshots([entry(9, rx=128, meta=reused, sk=0xA0)], decoder=decoder)["tcp"].connections[0]
     assert (other.raddr, other.lport, other.rport, other.comm) == ("10.0.0.9", 81, 6000, "wget")
     assert decoder.owners[0xA0].comm == "wget"
 
 
 def _tcp_entries(values, sockets=None):
     """TCP entries whose (rx, tx) are `values`, each its own connection (port i)."""
-    return [entry(100 + i % 3, rx=rx, tx=tx, calls=(1, 1), sk=sockets[i] if sockets else None,
+    return [entry(100 + i % 3, rx=rx, tx=tx, sk=sockets[i] if sockets else None,
                   meta=meta(socket.AF_INET, "10.0.0.1", "10.0.1.1", 1000 + i, 80))
             for i, (rx, tx) in enumerate(values)]
 
@@ -163,6 +165,31 @@ def test_top_is_the_head_of_a_full_sort(measure, reverse):
     assert set(top) <= set(rows.connections)
 
 
+def test_a_shorter_top_is_the_head_of_a_longer_one():
+    """The TCP pane's top 200 comes from the answer kept for tcp_info's 256: it must be what
+    a sort of every row puts first, in order, ties by socket address."""
+    values = [(64 * (i % 7), i % 3) for i in range(300)]
+    tcp = snapshots(_tcp_entries(values))["tcp"]
+    longer = tcp.top("total", 120)
+    shorter = tcp.top("total", 50)
+    assert shorter == longer[:50]
+    assert [c.total_bytes for c in longer] == sorted((c.total_bytes for c in tcp.connections), reverse=True)[:120]
+    assert tcp.top("total", 200)[:120] == longer  # a longer one asked later is computed afresh
+
+
+def test_entries_being_written_are_left_out_of_every_pane():
+    m = meta(socket.AF_INET, "10.0.0.1", "10.0.0.2", 80, 5555)
+    one_read = [0] * (2 * SLOTS)
+    one_read[7] = 1
+    written = entry(9, rx=100, hist=one_read, meta=m, sk=0xB0)
+    unwritten = entry(9, rx=5, sk=0xB8)  # family 0: its metadata not yet written
+    decoder = SocketDecoder()
+    snaps = snapshots([unwritten, written, unwritten], decoder=decoder)
+    assert [c.rx_bytes for c in snaps["tcp"].connections] == [100]
+    (process,) = snaps["sizes"].processes
+    assert (process.read.bytes, process.read.count) == (100, 1) and set(decoder.owners) == {0xB0}
+
+
 def test_top_cuts_ties_by_socket_the_same_way_each_interval():
     sockets = [0xFFFF0000 + 0x100 * i for i in range(50)]
     shuffled = sockets[25:] + sockets[:25]  # the map hands entries back in another order
@@ -182,9 +209,9 @@ def test_drained_rows_behave_as_a_tuple_of_rows():
 
 
 def test_stats_layout_matches_the_c_struct():
-    # bytes[2] u64, calls/errors u32[2], hist u32[2*SLOTS], laddr/raddr 16, 4 x u16, comm 16
-    assert socket_io._VALUE_SIZE == 16 + 8 + 8 + 4 * 2 * SLOTS + 32 + 8 + 16 == 344
-    assert socket_io._BODY.size == 16 + 8 + 8 + 4 * 2 * SLOTS and socket_io._KEY.size == 16
+    # bytes[2] u64, errors u32[2], hist u32[2*SLOTS], laddr/raddr 16, 4 x u16, comm 16
+    assert socket_io.VALUE_SIZE == 16 + 8 + 4 * 2 * SLOTS + 32 + 8 + 16 == 336
+    assert socket_io.BODY.size == 16 + 8 + 4 * 2 * SLOTS and socket_io.KEY.size == 16
 
 
 @pytest.mark.parametrize("grouping", ["host", "process", "port"])
@@ -195,7 +222,7 @@ def test_host_view_groups_drained_rows_as_it_groups_built_ones(grouping):
     from nettop.model.tcp import TcpSnapshot
     from nettop.panes.drilldown import build_groups
 
-    entries = [entry(100 + i % 4, rx=64 * i, tx=i, calls=(1, 1),
+    entries = [entry(100 + i % 4, rx=64 * i, tx=i,
                      meta=meta(socket.AF_INET, "10.0.0.1", f"10.0.1.{i % 5}", 1000 + i, 80 + i % 3))
                for i in range(1, 40)]
     live = snapshots(entries)["tcp"]

@@ -130,6 +130,20 @@ async def test_rows_are_drawn_padded_to_their_columns_with_the_header_on_top():
         assert len({style.color for style in line_styles(table, 3)}) == 2  # "red" on RATE only (as the theme draws red)
 
 
+async def test_plain_string_cells_align_as_their_column_says_and_are_never_markup():
+    async with table_showing(("a", "1")) as (table, pilot):
+        table.clear(columns=True)
+        table.add_column("NAME", key=NAME)
+        table.add_column("RATE", key=RATE, justify="right")
+        table.set_rows({"x": ("[b]x[/b]", "1 B/s"), "y": ("y", "22 B/s")})
+        await pilot.pause()
+        assert screen_lines(table)[:3] == [
+            " NAME      RATE   ".ljust(40),
+            " [b]x[/b]   1 B/s ".ljust(40),
+            " y         22 B/s ".ljust(40),
+        ]
+
+
 async def test_the_cursor_follows_its_row_when_rows_reorder_and_stays_put_when_it_leaves():
     async with table_showing(("a", "1"), ("b", "2"), ("c", "3")) as (table, pilot):
         table.move_cursor(1)  # on "b"

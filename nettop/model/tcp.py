@@ -54,8 +54,8 @@ class ConnectionRows(Sequence):
     (and keeps) them all; top() builds only what it returns, totals() and identities() none."""
 
     def top(self, measure: str, limit: int, reverse: bool = True) -> list[TcpConnection]:
-        """The `limit` rows a sort by `measure` ("rx", "tx", "total" or "pid") puts first, unordered;
-        ties are cut in an order that is the same every interval."""
+        """The `limit` rows a sort by `measure` ("rx", "tx", "total" or "pid") puts first, in
+        that order; ties are cut in an order that is the same every interval."""
         raise NotImplementedError
 
     def totals(self) -> tuple[int, int]:

@@ -24,6 +24,7 @@ from textual.widgets import Static
 from nettop.model.queues import DeviceLatency, Latency, QdiscQueue, QdiscStats, QueuesSnapshot
 from nettop.panes.histogram import HistogramView
 from nettop.panes.fixed_line import FixedLine
+from nettop.panes.panel import Panel
 from nettop.panes.row_table import RowTable
 from nettop.panes.table import sync_table
 from nettop.panes.text import human_bytes, inert, rate, sparkline
@@ -220,7 +221,7 @@ class QueuesPane(Vertical):
             table.add_column(label, key=key)
         yield table
         with VerticalScroll(id="queues-detail"):
-            yield Static(self.detail_view, id="queues-hist")
+            yield Panel(self.detail_view, id="queues-hist")
 
     def observe(self, snapshot: QueuesSnapshot | None, interval: float) -> None:
         """Every new interval, shown or not (paused), extends the p99 history."""

@@ -195,8 +195,8 @@ class RetransmitsPane(SortableTablePane):
         for column in COLUMNS:
             table.add_column(column.label, key=column.key)
         yield table
-        yield Static("", id="retransmits-log")
-        yield Static(counters_text(None), id="retransmits-counters")
+        yield FixedLine("", id="retransmits-log")
+        yield FixedLine(counters_text(None), id="retransmits-counters")
 
     @property
     def palette(self) -> dict[str, str]:

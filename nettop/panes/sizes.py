@@ -24,6 +24,7 @@ from textual.widgets import Static
 from nettop.model.sizes import DEVICE_POINTS, DeviceSizes, ProcessSizes, SizesSnapshot
 from nettop.panes.histogram import HistogramView
 from nettop.panes.fixed_line import FixedLine
+from nettop.panes.panel import Panel
 from nettop.panes.row_table import RowTable
 from nettop.panes.table import Totals, sync_table
 from nettop.panes.text import human_bytes, inert
@@ -174,12 +175,12 @@ class SizesPane(Vertical):
             processes.add_column(label, key=key)
         yield processes
         with VerticalScroll(id="sizes-detail"):
-            yield Static(self.process_view, id="sizes-process-hist")
+            yield Panel(self.process_view, id="sizes-process-hist")
             devices = RowTable(id="sizes-devices")
             for key, label in DEVICE_COLUMNS:
                 devices.add_column(label, key=key)
             yield devices
-            yield Static(self.device_view, id="sizes-device-hist")
+            yield Panel(self.device_view, id="sizes-device-hist")
 
     # -- data --------------------------------------------------------------
 

@@ -28,7 +28,9 @@ from textual.widgets import Footer, Static
 from nettop.model.frame import Frame
 from nettop.model.sockets import INFINITE_SSTHRESH, TcpSocketInfo
 from nettop.panes.drilldown import Endpoints, Selector, TrafficHistory, endpoints_of, owners, recent_frames
+from nettop.panes.fixed_line import FixedLine
 from nettop.panes.histogram import HistogramView
+from nettop.panes.panel import Panel
 from nettop.panes.row_table import RowTable
 from nettop.panes.table import sync_table
 from nettop.panes.text import endpoint, human_rate, inert, printable, rate
@@ -311,17 +313,17 @@ class SocketDetailScreen(Screen[None]):
         self._mounted = False
 
     def compose(self) -> ComposeResult:
-        yield Static(id="detail-title")
+        yield FixedLine(id="detail-title")
         with Vertical(id="detail-body"):
             table = RowTable(id="detail-table")
             for label in COLUMNS:
                 table.add_column(label, key=label)
             yield table
-            yield Static(id="detail-ss")
+            yield Panel(id="detail-ss")
             with Horizontal(id="detail-joins"):
-                yield Static(id="detail-retransmits", classes="detail-join")
-                yield Static(id="detail-sizes", classes="detail-join")
-                yield Static(id="detail-queues", classes="detail-join")
+                yield Panel(id="detail-retransmits", classes="detail-join")
+                yield Panel(id="detail-sizes", classes="detail-join")
+                yield Panel(id="detail-queues", classes="detail-join")
         yield Footer()
 
     def on_mount(self) -> None:

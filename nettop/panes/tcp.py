@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 
-from rich.text import Text
 from textual.app import ComposeResult
 from textual.widgets import Static
 
@@ -13,7 +12,7 @@ from nettop.panes.fixed_line import FixedLine
 from nettop.panes.row_table import RowTable
 from nettop.panes.socket_detail import open_connection_detail
 from nettop.panes.table import MAX_TABLE_ROWS, Column, SortableTablePane, sorted_rows, sync_table
-from nettop.panes.text import endpoint, human_rate, inert, kb, rate
+from nettop.panes.text import endpoint, human_rate, kb, printable, rate
 
 
 COLUMNS = (
@@ -64,19 +63,20 @@ def visible_rows(
 
 
 @functools.lru_cache(maxsize=2 * MAX_TABLE_ROWS)
-def cells(connection: TcpConnection, interval: float) -> tuple[Text | str, ...]:
-    """One table row; names from the kernel are inert. Cached: a live snapshot hands back
-    the same row object while its bytes stay the same (idle and trickling connections)."""
+def cells(connection: TcpConnection, interval: float) -> tuple[str, ...]:
+    """One table row as plain strings (RowTable never parses them as markup; names from the
+    kernel have their control characters escaped), numbers right-aligned by their columns.
+    Cached: a live snapshot hands back the same row object while its bytes stay the same."""
     return (
-        Text(str(connection.pid), justify="right"),
-        inert(connection.comm),
-        inert(endpoint(connection.laddr, connection.lport)),
-        inert(endpoint(connection.raddr, connection.rport)),
-        Text(kb(connection.rx_bytes), justify="right"),
-        Text(kb(connection.tx_bytes), justify="right"),
-        Text(human_rate(rate(connection.rx_bytes, interval)), justify="right"),
-        Text(human_rate(rate(connection.tx_bytes, interval)), justify="right"),
-        Text(human_rate(rate(connection.total_bytes, interval)), justify="right"),
+        str(connection.pid),
+        printable(connection.comm),
+        printable(endpoint(connection.laddr, connection.lport)),
+        printable(endpoint(connection.raddr, connection.rport)),
+        kb(connection.rx_bytes),
+        kb(connection.tx_bytes),
+        human_rate(rate(connection.rx_bytes, interval)),
+        human_rate(rate(connection.tx_bytes, interval)),
+        human_rate(rate(connection.total_bytes, interval)),
     )
 
 
@@ -107,7 +107,7 @@ class TcpPane(SortableTablePane):
         yield FixedLine("no data yet", id="tcp-summary", classes="pane-summary")
         table = RowTable(id="tcp-table")
         for column in COLUMNS:
-            table.add_column(column.label, key=column.key)
+            table.add_column(column.label, key=column.key, justify="right" if column.numeric else "left")
         yield table
 
     def show(self, snapshot: TcpSnapshot | None, interval: float) -> None:

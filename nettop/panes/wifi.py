@@ -21,6 +21,7 @@ from textual.widgets import Static
 
 from nettop.model.wifi import BANDS, WifiScan, WifiSnapshot
 from nettop.panes.fixed_line import FixedLine
+from nettop.panes.panel import Panel
 from nettop.panes.row_table import RowTable
 from nettop.panes.table import sync_table
 from nettop.panes.text import inert
@@ -179,12 +180,12 @@ class WifiPane(Vertical):
 
     def compose(self) -> ComposeResult:
         yield FixedLine("no data yet", id="wifi-summary", classes="pane-summary")
-        yield Static(rate_text(self.rate, ()), id="wifi-rate")
+        yield Panel(rate_text(self.rate, ()), id="wifi-rate")
         table = RowTable(id="wifi-scans")
         for key, label in COLUMNS:
             table.add_column(label, key=key)
         yield table
-        yield Static(timeline_text(None), id="wifi-timeline")
+        yield Panel(timeline_text(None), id="wifi-timeline")
 
     def _styles(self) -> tuple[str, str]:
         try:

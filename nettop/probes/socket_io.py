@@ -18,12 +18,13 @@ Kernel hooks, best first:
 Socket addresses are read once per socket per interval, at offsets from the running
 kernel's BTF (never through the installed headers, which may be for another kernel).
 
-Overhead: one hash lookup per send/recv syscall; 100-310 ns of BPF run time per call measured
-here on loopback (docs/benchmarks.md). Map: one entry (344 bytes) per active (socket, pid)
-per interval, bounded by --max-sockets; entries that do not fit are counted as dropped. The
-poll splits the drain into columns in C and sums each process's histograms; TCP rows are
-built only when a pane asks (DrainedConnections): 16,384 entries in ~27-59 ms on the
-development machine, after a ~15-20 ms drain (bench/NOTES.md).
+Overhead: one hash lookup and two atomic adds (bytes, one histogram slot) per send/recv
+syscall; the calls are the histogram's sum, not a third counter (that add cost ~25 ns of
+~230 per event in bench/hook_cost.py here). 100-310 ns of BPF run time per call measured on
+loopback (docs/benchmarks.md). Map: one entry (336 bytes) per active (socket, pid) per
+interval, bounded by --max-sockets; entries that do not fit are counted as dropped. The poll
+reads the drain as numpy columns (nettop/probes/socket_columns.py): 16,384 entries in ~10-20
+ms on the development machine, after a ~15-20 ms drain (bench/NOTES.md).
 
 Example (the TCP pane):
   PID    COMM     LADDR:LPORT        RADDR:RPORT        RX_KB  TX_KB
@@ -32,24 +33,15 @@ Example (the TCP pane):
 
 from __future__ import annotations
 
-import functools
-import heapq
-import operator
 import socket
 import struct
-from array import array
-from itertools import compress
-from typing import Any, Iterator, Mapping
+from typing import Any, Mapping
 
-from nettop.model.histogram import Histogram
-from nettop.model.sizes import IoSizes, ProcessSizes, SizesSnapshot
-from nettop.model.tcp import ConnectionRows, Identity, TcpConnection, TcpSnapshot
-from nettop.probes.addresses import format_endpoint, kernel_text
 from nettop.probes.base import EventSource, Probe, kprobes, load_bpf, raw_tracepoints, tracepoints
 from nettop.probes.cbits import LOG2_SLOT_C
 from nettop.probes.maps import BatchDrainer
 from nettop.probes.layout import SOCK_ADDRESS_FIELDS, Field, offset_defines
-from nettop.probes.owners import Owner, SocketOwners
+from nettop.probes.owners import SocketOwners
 
 SLOTS = 32
 DEFAULT_MAX_SOCKETS = 16384
@@ -66,24 +58,11 @@ KPROBE_FIELDS = (
 PROTOCOLS = {socket.IPPROTO_TCP: "tcp", socket.IPPROTO_UDP: "udp"}
 
 # struct sock_stats, as laid out by the C below (little-endian, no padding): the counters
-# and histogram (summed per process as one integer: _fields()), then the metadata written once per entry.
-_BODY = struct.Struct(f"<2Q4I{2 * SLOTS}I")  # bytes rx/tx, calls rx/tx, errors rx/tx, rx slots, tx slots
-_META = struct.Struct("<16s16sHHHH16s")  # laddr, raddr, lport, rport, family, protocol, comm
-_VALUE_SIZE = _BODY.size + _META.size
-_KEY = struct.Struct("<QI4x")  # struct sock_key: socket, tgid
-_TGID_U32 = 2  # the key as 32-bit words: socket (two), tgid, padding
-_FAMILY_U16 = (_BODY.size + struct.calcsize("<16s16sHH")) // 2  # the value as 16-bit words
-_PROTOCOL_U16 = _FAMILY_U16 + 1
-#: one part of every value, by struct.iter_unpack (in C): body, metadata, comm
-_BODY_ONLY = struct.Struct(f"<{_BODY.size}s{_META.size}x")
-_META_ONLY = struct.Struct(f"<{_BODY.size}x{_META.size}s")
-_COMM_ONLY = struct.Struct(f"<{_VALUE_SIZE - 16}x16s")
-_META_PARTS = struct.Struct(f"<{_META.size}s")  # DrainedConnections' metadata, one entry each
-_IP_FAMILIES = frozenset((socket.AF_INET, socket.AF_INET6))
-_TCP = socket.IPPROTO_TCP
-_LITTLE_INT = functools.partial(int.from_bytes, byteorder="little")
-_FIRST = operator.itemgetter(0)
-_RX, _TX = 0, 1
+# and histogram (summed per process: socket_columns), then the metadata written once per entry.
+BODY = struct.Struct(f"<2Q2I{2 * SLOTS}I")  # bytes rx/tx, errors rx/tx, rx slots, tx slots
+META = struct.Struct("<16s16sHHHH16s")  # laddr, raddr, lport, rport, family, protocol, comm
+VALUE_SIZE = BODY.size + META.size
+KEY = struct.Struct("<QI4x")  # struct sock_key: socket, tgid
 
 _COMMON_C = r"""
 #include <uapi/linux/ptrace.h>
@@ -106,8 +85,7 @@ struct sock_key {
 
 struct sock_stats {
     u64 bytes[2];
-    u32 calls[2];
-    u32 errors[2];
+    u32 errors[2];        /* calls are not counted apart: each successful one adds to one slot */
     u32 hist[2 * SLOTS];  /* rx slots, then tx (BCC's Python side cannot describe 2-D arrays);
                              userspace sums the counters and these as lanes of one integer */
     u8 laddr[16];
@@ -187,7 +165,6 @@ static __always_inline void account(void *sk, int family, int protocol, int ret,
         return;
     }
     u32 slot = log2_slot(ret, SLOTS);
-    __sync_fetch_and_add(&s->calls[dir], 1);
     __sync_fetch_and_add(&s->bytes[dir], ret);
     __sync_fetch_and_add(&s->hist[dir * SLOTS + slot], 1);
 }
@@ -274,158 +251,10 @@ def bpf_text(source: str, max_sockets: int = DEFAULT_MAX_SOCKETS, btf=None, send
     return common + (_KPROBE_C % {"send": send_function} if source == "kprobe" else handlers[source])
 
 
-def _protocol_name(family: int, protocol: int) -> str:
+def protocol_name(family: int, protocol: int) -> str:
     if family == socket.AF_UNIX:
         return "unix"
     return PROTOCOLS.get(protocol, "other")
-
-
-def _fields(lanes: int) -> tuple[int, ...]:
-    """Counters and histogram back from `lanes`: the sum of entries' bodies read as integers.
-
-    Read as one little-endian integer, a body's fields are its lanes, and adding two such
-    integers adds every field at once (a per-interval count never carries into the next
-    lane: the 32-bit call, error and histogram counts of an interval stay far below 2^32),
-    so summing thousands of sockets per process is one C-level bigint add each, not 70
-    additions. 32-bit slots keep the value at 344 bytes (600 with 64-bit ones): less for
-    the kernel to copy out, per socket per interval."""
-    return _BODY.unpack(lanes.to_bytes(_BODY.size, "little"))
-
-
-@functools.lru_cache(maxsize=32768)
-def row_identity(tgid: int, meta: bytes) -> Identity:
-    """(pid, comm, family, laddr, lport, raddr, rport) of a TCP entry: the same bytes every
-    interval, so decoded once per socket (bounded: ~2 sockets' worth per map entry)."""
-    laddr_raw, raddr_raw, lport, rport, family, _, comm_raw = _META.unpack(meta)
-    fam, laddr = format_endpoint(family, laddr_raw)
-    _, raddr = format_endpoint(family, raddr_raw)
-    return tgid, kernel_text(comm_raw), fam, laddr, lport, raddr, rport
-
-
-@functools.lru_cache(maxsize=32768)
-def _row(tgid: int, meta: bytes, rx: int, tx: int) -> TcpConnection:
-    """Cached as well: thousands of connections that trickle the same bytes each interval
-    make the same rows (a hit costs a fifth of building a frozen row)."""
-    return TcpConnection(*row_identity(tgid, meta), rx, tx)
-
-
-class DrainedConnections(ConnectionRows):
-    """The TCP pane's rows of one drain, as columns: socket, tgid, bytes and each entry's
-    metadata (56 bytes), ~85 bytes a connection. Rows are built from them on demand
-    (row_identity() decodes the metadata once per socket). Ties in top() go by socket
-    address, so the same rows make the cut every interval."""
-
-    def __init__(self, sockets: array, tgids: array, rx: array, tx: array, metas: bytes) -> None:
-        self._sockets, self._tgids, self._rx, self._tx, self._metas = sockets, tgids, rx, tx, metas
-        self._rows: tuple[TcpConnection, ...] | None = None
-
-    def __len__(self) -> int:
-        return len(self._sockets)
-
-    def __getitem__(self, index):
-        return self._all()[index]
-
-    def __iter__(self):
-        return iter(self._all())
-
-    def __repr__(self) -> str:
-        return f"DrainedConnections({len(self)} rows)"
-
-    def row(self, i: int) -> TcpConnection:
-        return _row(self._tgids[i], self._metas[i * _META.size : (i + 1) * _META.size], self._rx[i], self._tx[i])
-
-    def _all(self) -> tuple[TcpConnection, ...]:
-        if self._rows is None:
-            metas = map(_FIRST, _META_PARTS.iter_unpack(self._metas))
-            self._rows = tuple(map(_row, self._tgids, metas, self._rx, self._tx))
-        return self._rows
-
-    def totals(self) -> tuple[int, int]:
-        return sum(self._rx), sum(self._tx)
-
-    def identities(self) -> Iterator[tuple[Identity, int, int]]:
-        metas = map(_FIRST, _META_PARTS.iter_unpack(self._metas))
-        return zip(map(row_identity, self._tgids, metas), self._rx, self._tx)
-
-    def top(self, measure: str, limit: int, reverse: bool = True) -> list[TcpConnection]:
-        if measure == "total":
-            values = list(map(operator.add, self._rx, self._tx))
-        else:
-            values = {"rx": self._rx, "tx": self._tx, "pid": self._tgids}[measure]
-        if len(values) <= limit:
-            return list(self)
-        cut = sorted(values, reverse=reverse)[limit - 1]  # in C: faster than heapq here
-        positions = range(len(values))
-        ahead = list(compress(positions, map(cut.__lt__ if reverse else cut.__gt__, values)))
-        tied = compress(positions, map(cut.__eq__, values))  # often thousands: idle connections
-        chosen = ahead + heapq.nsmallest(limit - len(ahead), tied, key=self._sockets.__getitem__)
-        return list(map(self.row, chosen))
-
-
-class SocketDecoder:
-    """Drained map bytes into the TCP pane's rows and the sizes pane's per-process rows.
-
-    Column by column, in C: strided memoryviews over the drained buffers give every entry's
-    socket, tgid, byte counts, family and protocol as lists, struct.iter_unpack() splits off
-    each body (summed per process as one integer, see _fields()), comm and metadata. The
-    Python-level work per entry is a filter and a dict update; TCP rows are built later, and
-    only those asked for (DrainedConnections). Decoding and keeping every entry and row, as
-    this did before, took 77-160 ms a poll for 16,384 entries on the development machine."""
-
-    def __init__(self) -> None:
-        self.owners: dict[int, Owner] = {}  # the last interval's sockets and their owners
-
-    def snapshots(self, keys: bytes, values: bytes, count: int, source: str, dropped: int) -> dict[str, Any]:
-        keys, values = keys[: count * _KEY.size], values[: count * _VALUE_SIZE]
-        sockets = memoryview(keys).cast("Q")[0::2].tolist()
-        tgids = memoryview(keys).cast("I")[_TGID_U32 :: _KEY.size // 4].tolist()
-        halves = memoryview(values).cast("H")
-        families = halves[_FAMILY_U16 :: _VALUE_SIZE // 2].tolist()
-        protocols = halves[_PROTOCOL_U16 :: _VALUE_SIZE // 2].tolist()
-        words = memoryview(values).cast("Q")
-        rx = words[0 :: _VALUE_SIZE // 8].tolist()
-        tx = words[1 :: _VALUE_SIZE // 8].tolist()
-        comms = list(map(_FIRST, _COMM_ONLY.iter_unpack(values)))
-        written = families  # family 0: a CPU created the entry and has not written its metadata yet
-
-        owner_of = {pair: Owner(pair[0], kernel_text(pair[1])) for pair in set(zip(tgids, comms))}
-        self.owners = dict(compress(zip(sockets, map(owner_of.__getitem__, zip(tgids, comms))), written))
-
-        per_group: dict[tuple[int, int, int], int] = {}  # (tgid, family, protocol) -> summed lanes
-        lanes_of_entries = map(_LITTLE_INT, map(_FIRST, _BODY_ONLY.iter_unpack(values)))
-        for group, lanes in compress(zip(zip(tgids, families, protocols), lanes_of_entries), written):
-            before = per_group.get(group)
-            per_group[group] = lanes if before is None else before + lanes
-        per_process: dict[tuple[int, str], int] = {}
-        for (tgid, family, protocol), lanes in per_group.items():
-            process = (tgid, _protocol_name(family, protocol))
-            per_process[process] = per_process.get(process, 0) + lanes
-        comm_of = dict(compress(zip(tgids, comms), written))  # a process's name: its last entry's
-        processes = tuple(
-            ProcessSizes(pid, kernel_text(comm_of[pid]), proto, *_io_sizes(lanes))
-            for (pid, proto), lanes in per_process.items()
-        )
-
-        over_ip = map(_IP_FAMILIES.__contains__, families)
-        tcp = map(operator.and_, over_ip, map(_TCP.__eq__, protocols))
-        is_row = list(map(operator.and_, tcp, map(bool, map(operator.or_, rx, tx))))  # with traffic
-        rows = DrainedConnections(
-            array("Q", compress(sockets, is_row)),
-            array("I", compress(tgids, is_row)),
-            array("Q", compress(rx, is_row)),
-            array("Q", compress(tx, is_row)),
-            b"".join(compress(map(_FIRST, _META_ONLY.iter_unpack(values)), is_row)),
-        )
-        return {"tcp": TcpSnapshot(source, dropped, rows), "sizes": SizesSnapshot(source, dropped, processes)}
-
-
-def _io_sizes(lanes: int) -> tuple[IoSizes, IoSizes]:
-    c = _fields(lanes)
-    slots = c[6:]
-    return tuple(
-        IoSizes(c[2 + d], c[d], c[4 + d], Histogram.from_slots(slots[d * SLOTS : (d + 1) * SLOTS]))
-        for d in (_RX, _TX)
-    )
 
 
 class SocketIoProbe(Probe):
@@ -442,7 +271,7 @@ class SocketIoProbe(Probe):
         super().__init__(forced_source)
         self.max_sockets = max_sockets
         self.owners = owners if owners is not None else SocketOwners()
-        self._decoder = SocketDecoder()
+        self._decoder = None
 
     def program_text(self) -> str:
         source = self.source or self.select()
@@ -457,9 +286,12 @@ class SocketIoProbe(Probe):
                 self._bpf.attach_kprobe(event=function.encode(), fn_name=entry.encode())
                 self._bpf.attach_kretprobe(event=function.encode(), fn_name=ret.encode(), maxactive=KRETPROBE_MAXACTIVE)
         self._drainer = BatchDrainer(self._bpf["stats"])
+        from nettop.probes.socket_columns import SocketDecoder  # numpy: imported here, off the first frame's path
+
+        self._decoder = SocketDecoder()
 
     def poll(self, interval: float) -> Mapping[str, Any]:
-        assert self._bpf is not None and self.source is not None
+        assert self._bpf is not None and self.source is not None and self._decoder is not None
         drained = self._drainer.drain()
         snapshots = self._decoder.snapshots(
             drained.keys, drained.values, drained.count, self.source.name, self.counter_delta("dropped")

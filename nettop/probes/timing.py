@@ -16,7 +16,7 @@ from typing import Any
 from nettop.model.histogram import Histogram
 from nettop.model.queues import Latency
 from nettop.probes.addresses import kernel_text
-from nettop.probes.cbits import LOG2_SLOT_C
+from nettop.probes.cbits import LOG2_SLOT_C, READ_PAIR_C
 from nettop.probes.layout import Field
 from nettop.probes.maps import BatchDrainer
 
@@ -46,7 +46,7 @@ SKB_FIELDS = (
 # struct lat_stats below: 184 bytes, a multiple of 8 as per-CPU values must be.
 STATS = struct.Struct(f"<3Q{SLOTS}I4I16s")
 
-TYPES_C = LOG2_SLOT_C + r"""
+TYPES_C = LOG2_SLOT_C + READ_PAIR_C + r"""
 #include <uapi/linux/ptrace.h>
 
 #define SLOTS %(slots)d
@@ -92,13 +92,9 @@ static __always_inline u32 skb_packets(void *skb)
     u64 head = 0;
     u32 end = 0;
     u16 gso_size = 0, gso_segs = 0;
-    bpf_probe_read_kernel(&head, sizeof(head), skb + OFF_SKB_HEAD);
-    bpf_probe_read_kernel(&end, sizeof(end), skb + OFF_SKB_END);
-    bpf_probe_read_kernel(&gso_size, 2, (void *)(head + end + OFF_SHINFO_GSO_SIZE));
-    if (!gso_size)
-        return 1;
-    bpf_probe_read_kernel(&gso_segs, 2, (void *)(head + end + OFF_SHINFO_GSO_SEGS));
-    return gso_segs ? gso_segs : 1;
+    read_pair(skb, OFF_SKB_HEAD, &head, sizeof(head), OFF_SKB_END, &end, sizeof(end));
+    read_pair((void *)(head + end), OFF_SHINFO_GSO_SIZE, &gso_size, 2, OFF_SHINFO_GSO_SEGS, &gso_segs, 2);
+    return gso_size && gso_segs ? gso_segs : 1;
 }
 """
 

@@ -1,0 +1,93 @@
+"""Panel lays the screen out only when its content's height changes; the panes' views use it."""
+
+from __future__ import annotations
+
+from rich.console import Group
+from rich.text import Text
+from textual.app import App, ComposeResult
+from textual.widgets import Static
+
+from fakes import ScriptedSource, live, show_pane
+from nettop.app import NettopApp
+from nettop.panes.panel import Panel
+from test_queues_pane import NOQUEUE, frame, snapshot, tbf
+
+
+class OnePanel(App):
+    CSS = "Panel { height: auto; width: 20; }"
+
+    def compose(self) -> ComposeResult:
+        yield Panel(Text("start"), id="panel")
+
+
+def lines(n: int, word: str = "line") -> Group:
+    return Group(*(Text(f"{word} {i}") for i in range(n)))
+
+
+def spy_layouts(monkeypatch, widget) -> list[bool]:
+    """The layout flag of each Static.update() the widget makes."""
+    asked: list[bool] = []
+    update = Static.update
+
+    def recording(self, content="", *, layout=True):
+        if self is widget:
+            asked.append(layout)
+        return update(self, content, layout=layout)
+
+    monkeypatch.setattr(Static, "update", recording)
+    return asked
+
+
+async def test_height_follows_content_and_same_height_only_repaints(monkeypatch):
+    app = OnePanel()
+    async with app.run_test(size=(40, 20)) as pilot:
+        panel = app.query_one(Panel)
+        asked = spy_layouts(monkeypatch, panel)
+        panel.update(lines(3))
+        await pilot.pause()
+        assert panel.size.height == 3
+        panel.update(lines(3, "other"))  # new text, same height
+        await pilot.pause()
+        panel.update(lines(5))
+        await pilot.pause()
+        assert panel.size.height == 5
+        panel.update(lines(2))
+        await pilot.pause()
+        assert panel.size.height == 2
+        assert asked == [True, False, True, True]
+
+
+async def test_wrapped_lines_count_at_the_panels_width():
+    app = OnePanel()
+    async with app.run_test(size=(40, 20)) as pilot:
+        panel = app.query_one(Panel)
+        panel.update(Text("short"))
+        await pilot.pause()
+        panel.update(Text("a long line that wraps at twenty columns"))  # one line of text, three on screen
+        await pilot.pause()
+        assert panel.lines_shown == 3 and panel.size.height == 3
+
+
+async def test_markup_strings_always_lay_out(monkeypatch):
+    app = OnePanel()
+    async with app.run_test(size=(40, 20)) as pilot:
+        panel = app.query_one(Panel)
+        asked = spy_layouts(monkeypatch, panel)
+        panel.update("[b]one[/b]")
+        panel.update("[b]two[/b]")
+        await pilot.pause()
+        assert asked == [True, True] and panel.lines_shown is None
+
+
+async def test_queues_detail_redrawn_without_a_layout_each_interval(monkeypatch):
+    frames = [frame(snapshot(tbf(sent=400 + i), NOQUEUE), t=float(i)) for i in range(4)]
+    app = NettopApp(ScriptedSource(frames, live("queues")), autopoll=False)
+    async with app.run_test(size=(150, 40)) as pilot:
+        await show_pane(pilot, "queues")
+        app.accept_frame(app.source.poll())
+        await pilot.pause()
+        asked = spy_layouts(monkeypatch, app.query_one("#queues-hist", Panel))
+        for _ in range(3):
+            app.accept_frame(app.source.poll())
+            await pilot.pause()
+        assert asked == [False, False, False]
