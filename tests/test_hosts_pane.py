@@ -96,7 +96,7 @@ def test_groups_by_host_process_and_port():
     f = frame()
     hosts = build_groups(f, "host")
     assert set(hosts) == {A, B, V6}
-    assert len(hosts[A].connections) == 2 and hosts[A].tx_bytes == 5_000_000 and hosts[A].processes == {100: "curl"}
+    assert hosts[A].connections == 2 and hosts[A].tx_bytes == 5_000_000 and hosts[A].processes == {100: "curl"}
     processes = build_groups(f, "process")
     assert set(processes) == {"100", "200", "300"} and processes["100"].hosts == {A}
     ports = build_groups(f, "port")

@@ -223,11 +223,18 @@ def test_host_view_groups_drained_rows_as_it_groups_built_ones(grouping):
     from nettop.panes.drilldown import build_groups
 
     entries = [entry(100 + i % 4, rx=64 * i, tx=i,
-                     meta=meta(socket.AF_INET, "10.0.0.1", f"10.0.1.{i % 5}", 1000 + i, 80 + i % 3))
+                     meta=meta(socket.AF_INET, "10.0.0.1", f"10.0.1.{i % 5}", 1000 + i, 80 + i % 3,
+                               comm=b"client%d" % (i % 4)))
                for i in range(1, 40)]
+    # the same host over a dual-stack socket (IPv4-mapped), and one socket two processes use
+    mapped = meta(socket.AF_INET6, "::ffff:10.0.0.1", "::ffff:10.0.1.1", 2000, 80, comm=b"client1")
+    shared = meta(socket.AF_INET, "10.0.0.1", "10.0.1.1", 2001, 81, comm=b"forked")
+    entries += [entry(101, rx=7, meta=mapped), entry(104, rx=5, meta=shared, sk=0xC0), entry(105, tx=3, meta=shared, sk=0xC0)]
     live = snapshots(entries)["tcp"]
     plain = TcpSnapshot(live.source, live.dropped, tuple(live.connections))
     assert list(live.identities()) == list(plain.identities())
     groups = build_groups(Frame(time=1.0, interval=1.0, panes={"tcp": live}), grouping)
     expected = build_groups(Frame(time=1.0, interval=1.0, panes={"tcp": plain}), grouping)
     assert len(groups) > 1 and groups == expected
+    if grouping == "host":  # 10.0.1.1: eight IPv4 connections, the mapped one, the shared one once
+        assert groups["10.0.1.1"].connections == 10 and {104, 105} <= set(groups["10.0.1.1"].processes)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any, Mapping
@@ -47,6 +47,40 @@ _RX = attrgetter("rx_bytes")
 _TX = attrgetter("tx_bytes")
 
 
+@dataclass(frozen=True, slots=True)
+class ConnectionGroup:
+    """One interval's connections that share a remote address, a process or a remote port."""
+
+    key: str | int  # the remote address, the pid or the remote port
+    rx_bytes: int
+    tx_bytes: int
+    sockets: int  # connections (a socket used by two processes counts once)
+    processes: dict[int, str]  # pid -> comm (the first connection's)
+    hosts: frozenset[str]  # remote addresses
+
+
+#: where each grouping's key sits in an Identity
+GROUP_FIELDS = {"pid": 0, "raddr": 5, "rport": 6}
+
+
+def groups_of(identities: Iterable[tuple[Identity, int, int]], by: str) -> list[ConnectionGroup]:
+    """(identity, rx, tx) summed per `by`, in order of first appearance."""
+    field = GROUP_FIELDS[by]
+    sums: dict[Any, list] = {}
+    for identity, rx, tx in identities:
+        pid, comm, _, laddr, lport, raddr, rport = identity
+        group = sums.get(identity[field])
+        if group is None:
+            group = sums[identity[field]] = [0, 0, set(), {}, set()]
+        group[0] += rx
+        group[1] += tx
+        group[2].add((laddr, lport, raddr, rport))
+        group[3].setdefault(pid, comm)
+        group[4].add(raddr)
+    return [ConnectionGroup(key, rx, tx, len(ends), processes, frozenset(hosts))
+            for key, (rx, tx, ends, processes, hosts) in sums.items()]
+
+
 class ConnectionRows(Sequence):
     """An interval's connections kept as columns (a probe's drained map) and built into
     TcpConnection rows only when asked: with 10,000 connections, building every row each
@@ -63,6 +97,11 @@ class ConnectionRows(Sequence):
         raise NotImplementedError
 
     def identities(self) -> Iterator[tuple[Identity, int, int]]:
+        raise NotImplementedError
+
+    def groups(self, by: str) -> list[ConnectionGroup]:
+        """The connections summed per remote address, process or remote port (`by`: "raddr",
+        "pid" or "rport"), as groups_of() sums identities()."""
         raise NotImplementedError
 
     def __eq__(self, other: object) -> bool:
@@ -96,6 +135,12 @@ class TcpSnapshot:
             return self.connections.identities()
         rows = self.connections
         return zip(map(_IDENTITY, rows), map(_RX, rows), map(_TX, rows))
+
+    def groups(self, by: str) -> list[ConnectionGroup]:
+        """Connections summed per "raddr", "pid" or "rport" (the host view's groupings)."""
+        if isinstance(self.connections, ConnectionRows):
+            return self.connections.groups(by)
+        return groups_of(self.identities(), by)
 
     def to_record(self) -> dict[str, Any]:
         return {

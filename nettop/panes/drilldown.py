@@ -88,11 +88,11 @@ def endpoints_of(item: Any) -> Endpoints:
 class GroupRow:
     key: str
     label: str
-    connections: set = field(default_factory=set)
+    connections: int = 0
     rx_bytes: int = 0
     tx_bytes: int = 0
     processes: dict[int, str] = field(default_factory=dict)  # pid -> comm
-    hosts: set = field(default_factory=set)
+    hosts: set | frozenset = field(default_factory=set)
     retransmits: int = 0  # segments, this interval
 
     @property
@@ -117,21 +117,20 @@ def retransmit_segments(frame: Frame) -> list[tuple[Endpoints, int | None, int]]
     return [(s.endpoints, None, s.retrans_delta) for s in (sockets.sockets if sockets else ()) if s.retrans_delta]
 
 
+#: what each grouping groups the TCP pane's connections by (TcpSnapshot.groups())
+GROUPED_BY = {"host": "raddr", "process": "pid", "port": "rport"}
+
+
 def build_groups(frame: Frame, grouping: str) -> dict[str, GroupRow]:
     """One grouping of one frame's connections (the host view builds only the one shown:
     three groupings of 16,000 connections were most of the UI's time)."""
     tcp = frame.panes.get("tcp")
     groups: dict[str, GroupRow] = {}
-    for (pid, comm, _, laddr, lport, raddr, rport), rx, tx in tcp.identities() if tcp else ():
-        key = raddr if grouping == "host" else str(pid) if grouping == "process" else str(rport)
-        row = groups.get(key)
-        if row is None:
-            row = groups[key] = GroupRow(key, group_label(key, grouping, comm))
-        row.connections.add((laddr, lport, raddr, rport))
-        row.rx_bytes += rx
-        row.tx_bytes += tx
-        row.processes[pid] = comm
-        row.hosts.add(raddr)
+    for group in tcp.groups(GROUPED_BY[grouping]) if tcp else ():
+        key = str(group.key)
+        comm = group.processes.get(group.key, "") if grouping == "process" else ""
+        groups[key] = GroupRow(key, group_label(key, grouping, comm), group.sockets, group.rx_bytes,
+                               group.tx_bytes, group.processes, group.hosts)  # not copied: never changed
     retransmits = retransmit_segments(frame)
     known = owners(frame) if retransmits else {}
     for ends, pid, segments in retransmits:

@@ -43,7 +43,7 @@ from nettop.panes.text import human_rate, inert, rate
 COLUMNS = (
     Column("group", "HOST", lambda r: r.key, numeric=False),
     Column("name", "NAME", lambda r: r.label.lower(), numeric=False),
-    Column("conns", "CONNS", lambda r: len(r.connections)),
+    Column("conns", "CONNS", lambda r: r.connections),
     Column("rx", "RX/s", lambda r: r.rx_bytes),
     Column("tx", "TX/s", lambda r: r.tx_bytes),
     Column("total", "TOTAL/s", lambda r: r.total_bytes),
@@ -182,7 +182,7 @@ class HostsPane(SortableTablePane):
         for grouping, key in self.last_rows:
             if grouping == self.grouping and key not in rows:
                 quiet = self.last_rows[(grouping, key)]
-                rows[key] = GroupRow(quiet.key, quiet.label, set(), 0, 0, dict(quiet.processes), set(quiet.hosts))
+                rows[key] = GroupRow(quiet.key, quiet.label, 0, 0, 0, dict(quiet.processes), set(quiet.hosts))
         if not self.filter_text.strip():
             return list(rows.values())
         return [r for r in rows.values() if matches_filter(r, self.filter_text)]
@@ -213,7 +213,7 @@ class HostsPane(SortableTablePane):
         return (
             first,
             name,
-            Text(str(len(row.connections)), justify="right"),
+            Text(str(row.connections), justify="right"),
             Text(human_rate(rate(row.rx_bytes, interval)), justify="right"),
             Text(human_rate(rate(row.tx_bytes, interval)), justify="right"),
             Text(human_rate(rate(row.total_bytes, interval)), justify="right"),

@@ -24,16 +24,16 @@ import numpy as np
 
 from nettop.model.histogram import Histogram
 from nettop.model.sizes import IoSizes, ProcessSizes, SizesSnapshot
-from nettop.model.tcp import ConnectionRows, Identity, TcpConnection, TcpSnapshot
+from nettop.model.tcp import ConnectionGroup, ConnectionRows, Identity, TcpConnection, TcpSnapshot
 from nettop.probes.addresses import format_endpoint, kernel_text
 from nettop.probes.owners import Owner
 from nettop.probes.socket_io import BODY, KEY, META, SLOTS, VALUE_SIZE, protocol_name
 
+_FAMILY = struct.calcsize("<16s16sHH")  # within the metadata: after laddr, raddr, lport, rport
 #: struct sock_key
 KEY_DTYPE = np.dtype({"names": ["socket", "tgid"], "formats": ["<u8", "<u4"], "offsets": [0, 8], "itemsize": KEY.size})
 #: struct sock_stats, with overlapping views: the body as 32-bit lanes (what is summed per
 #: process), the byte counts as the 64-bit words they are, the metadata whole and in parts
-_FAMILY = struct.calcsize("<16s16sHH")  # within the metadata: after laddr, raddr, lport, rport
 _META_OFFSETS = {"family": _FAMILY, "protocol": _FAMILY + 2, "comm": META.size - 16}
 VALUE_DTYPE = np.dtype({
     "names": ["lanes", "rx", "tx", "meta", "family", "protocol", "comm"],
@@ -42,6 +42,13 @@ VALUE_DTYPE = np.dtype({
     "itemsize": VALUE_SIZE,
 })
 _IP = (socket.AF_INET, socket.AF_INET6)
+#: one TCP row's metadata (struct sock_stats after its body): what the host view groups by
+META_DTYPE = np.dtype({
+    "names": ["raddr", "rport", "family", "comm"],
+    "formats": ["V16", "<u2", "<u2", "S16"],
+    "offsets": [struct.calcsize("<16s"), struct.calcsize("<16s16sH"), _FAMILY, META.size - 16],
+    "itemsize": META.size,
+})
 
 
 @functools.lru_cache(maxsize=32768)
@@ -114,6 +121,55 @@ class DrainedConnections(ConnectionRows):
             order = np.lexsort((self._sockets, -values if reverse else values))[:limit]
             kept = self._tops[(measure, reverse)] = list(map(self.row, order.tolist()))
         return kept[:limit]
+
+
+    def groups(self, by: str) -> list[ConnectionGroup]:
+        """groups_of() over the columns: entries grouped by their raw key (the remote address's
+        bytes and family, the tgid or the remote port), each raw key formatted once, and raw
+        keys that format alike (an IPv4 address and its IPv4-mapped form) merged."""
+        if not len(self):
+            return []
+        metas = np.frombuffer(self._metas, META_DTYPE)
+        address_words = np.ascontiguousarray(metas["raddr"]).view("<u8").reshape(-1, 2)
+        remote_codes, remote_firsts = group_codes(metas["family"], address_words[:, 0], address_words[:, 1])
+        remote_names = [format_endpoint(family, raw)[1] for family, raw in
+                        zip(metas["family"][remote_firsts].tolist(), metas["raddr"][remote_firsts].tolist())]
+        if by == "raddr":
+            codes, keys = remote_codes, remote_names
+        else:
+            column = self._tgids if by == "pid" else metas["rport"]
+            codes, firsts = group_codes(column)
+            keys = column[firsts].tolist()
+        merged = {key: i for i, key in enumerate(dict.fromkeys(keys))}
+        codes = np.array([merged[key] for key in keys], dtype=np.intp)[codes]
+        count = len(merged)
+        # in float64, exact while a group moves under 2^53 bytes (8 PiB) an interval
+        rx, tx = (np.bincount(codes, weights=column, minlength=count).astype(np.uint64) for column in (self._rx, self._tx))
+        sockets = np.bincount(codes[group_codes(codes, self._sockets)[1]], minlength=count).tolist()
+        processes: list[dict[int, str]] = [{} for _ in range(count)]
+        firsts = group_codes(codes, self._tgids)[1]
+        for code, pid, comm in zip(codes[firsts].tolist(), self._tgids[firsts].tolist(), metas["comm"][firsts].tolist()):
+            processes[code].setdefault(pid, kernel_text(comm))
+        hosts: list[set[str]] = [set() for _ in range(count)]
+        firsts = group_codes(codes, remote_codes)[1]
+        for code, remote in zip(codes[firsts].tolist(), remote_codes[firsts].tolist()):
+            hosts[code].add(remote_names[remote])
+        return list(map(ConnectionGroup, merged, rx.tolist(), tx.tolist(), sockets, processes, map(frozenset, hosts)))
+
+
+def group_codes(*columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A code per entry for each distinct tuple of the columns' values (0, 1, ... in sorted
+    order), and the first entry of each code. One lexsort, where np.unique of a structured
+    array of the same values compares them field by field (16 ms for 16,384 addresses)."""
+    order = np.lexsort(columns[::-1])  # lexsort's last key sorts first; stable, so firsts are first
+    new = np.zeros(len(order), dtype=bool)
+    new[:1] = True
+    for column in columns:
+        ordered = column[order]
+        new[1:] |= ordered[1:] != ordered[:-1]
+    codes = np.empty(len(order), dtype=np.intp)
+    codes[order] = np.cumsum(new) - 1
+    return codes, order[new]
 
 
 class SocketDecoder:
