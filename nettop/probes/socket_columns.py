@@ -2,12 +2,13 @@
 
 Every interval the socket map hands back one entry per active (socket, process): 16,384 at
 10,000 loopback connections. Decoding them entry by entry in Python (first as objects, then
-as lists cut in C with a per-entry sum per process) took 59-75 ms a poll on the development
-machine; as numpy columns it is a few array operations over the drained bytes:
-- each process's counters and histograms are summed with one sort and np.add.reduceat;
+as lists cut in C with a per-entry sum per process) took 25-42 ms for a recorded drain on the
+development machine, where these numpy columns take 10-18 (bench/NOTES.md):
+- each process's counters and histograms are summed with one sort and a sum over each
+  process's run of rows;
 - the TCP pane gets DrainedConnections: socket, pid and bytes as arrays and each entry's
   metadata as bytes. Rows are built only for those a pane asks for, and decoded once per
-  socket (row_identity(), cached).
+  socket (row_identity(), cached); the host view groups the columns (groups()).
 
 Imported when the probe starts, in the thread that attaches it: numpy's import takes
 ~85-170 ms here, which the first frame does not wait for.
