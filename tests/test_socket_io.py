@@ -238,3 +238,17 @@ def test_host_view_groups_drained_rows_as_it_groups_built_ones(grouping):
     assert len(groups) > 1 and groups == expected
     if grouping == "host":  # 10.0.1.1: eight IPv4 connections, the mapped one, the shared one once
         assert groups["10.0.1.1"].connections == 10 and {104, 105} <= set(groups["10.0.1.1"].processes)
+
+
+def test_without_numpy_the_probe_is_unavailable_with_a_reason(monkeypatch):
+    """Checked before anything is compiled or attached: the other probes still run."""
+    import sys
+
+    from nettop.errors import ProbeUnavailable
+    from nettop.probes.socket_io import SocketIoProbe
+
+    monkeypatch.setitem(sys.modules, "numpy", None)
+    monkeypatch.delitem(sys.modules, "nettop.probes.socket_columns")
+    monkeypatch.setattr("nettop.probes.socket_io.load_bpf", lambda text: pytest.fail("compiled without numpy"))
+    with pytest.raises(ProbeUnavailable, match="numpy is missing"):
+        SocketIoProbe().start()

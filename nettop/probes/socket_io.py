@@ -37,6 +37,7 @@ import socket
 import struct
 from typing import Any, Mapping
 
+from nettop.errors import ProbeUnavailable
 from nettop.probes.base import EventSource, Probe, kprobes, load_bpf, raw_tracepoints, tracepoints
 from nettop.probes.cbits import LOG2_SLOT_C
 from nettop.probes.maps import BatchDrainer
@@ -278,6 +279,11 @@ class SocketIoProbe(Probe):
         return bpf_text(source.name, self.max_sockets, send_function=source.hooks[0].target)
 
     def start(self) -> None:
+        try:  # numpy: imported here, in the attach thread, off the first frame's path
+            from nettop.probes.socket_columns import SocketDecoder
+        except ImportError as exc:
+            raise ProbeUnavailable(f"numpy is missing ({exc}): reinstall nettop with its dependencies") from exc
+        self._decoder = SocketDecoder()
         self._bpf = load_bpf(self.program_text())  # BCC auto-attaches tracepoint handlers
         if self.source is not None and self.source.name == "kprobe":
             send, recv = (h.target for h in self.source.hooks)
@@ -286,9 +292,6 @@ class SocketIoProbe(Probe):
                 self._bpf.attach_kprobe(event=function.encode(), fn_name=entry.encode())
                 self._bpf.attach_kretprobe(event=function.encode(), fn_name=ret.encode(), maxactive=KRETPROBE_MAXACTIVE)
         self._drainer = BatchDrainer(self._bpf["stats"])
-        from nettop.probes.socket_columns import SocketDecoder  # numpy: imported here, off the first frame's path
-
-        self._decoder = SocketDecoder()
 
     def poll(self, interval: float) -> Mapping[str, Any]:
         assert self._bpf is not None and self.source is not None and self._decoder is not None
