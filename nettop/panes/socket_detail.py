@@ -27,7 +27,7 @@ from textual.widgets import Footer, Static
 
 from nettop.model.frame import Frame
 from nettop.model.sockets import INFINITE_SSTHRESH, TcpSocketInfo
-from nettop.panes.drilldown import Endpoints, Selector, TrafficHistory, endpoints_of, owners, recent_frames
+from nettop.panes.drilldown import Endpoints, Selector, TrafficHistory, endpoints_of, recent_frames
 from nettop.panes.fixed_line import FixedLine
 from nettop.panes.histogram import HistogramView
 from nettop.panes.panel import Panel
@@ -94,8 +94,10 @@ class DetailState:
         from_tcp: set[Endpoints] = set()
         active: set[Endpoints] = set()  # with traffic (a TCP pane row) or an open tcp_info report
         tcp = frame.panes.get("tcp")
+        known: dict[Endpoints, tuple[int, str]] = {}  # every connection's owner, as drilldown.owners() finds them
         for (pid, comm, _, laddr, lport, raddr, rport), rx, tx in tcp.identities() if tcp else ():
             ends = (laddr, lport, raddr, rport)
+            known[ends] = (pid, comm)
             if not self.selector.matches(pid, ends):
                 continue
             row = self._row(ends)
@@ -105,7 +107,6 @@ class DetailState:
             row.tx_bytes += tx
             from_tcp.add(ends)
             active.add(ends)
-        known = owners(frame)
         sockets = frame.panes.get("sockets")
         if sockets is not None:
             self.routes.update(sockets.routes)

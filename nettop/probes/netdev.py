@@ -46,9 +46,10 @@ Kernel hooks, best first:
               (netif_receive_skb_list), counts only the first skb of an xmit_more batch, and
               cannot tell refused sends: a degraded mode.
 
-Per event: receive points one 8-byte read (skb->dev) and one per-CPU hash update; stack
-send that plus, once armed, an LRU lookup (and a store clearing a stale start); start_xmit
-two reads (skb size, the device's parent), a per-CPU array push and, for hardware only, an
+Per event: receive points one read (skb->dev and skb->len together: read_pair, raw
+tracepoints and kprobes) and one per-CPU hash update; stack send that plus, once armed, an
+LRU lookup (and a store clearing a stale start); start_xmit three reads (the device's parent,
+skb head with end, gso size with segments), a per-CPU array push and, for hardware only, an
 LRU lookup and an in-place rewrite (an update only for an address not yet in the map); no
 device entry (its packets are counted at net_dev_xmit, which pops the array and updates
 the device entry once for both parts); consume_skb, once armed, one LRU lookup, which
@@ -380,7 +381,7 @@ TRACEPOINT_PROBE(skb, consume_skb)
 }
 """
 
-_SKB_LEN_C = r"""
+_SKB_DEV_LEN_C = r"""
 /* skb->dev and skb->len in one read (read_pair): 16 and 112 on 6.18 */
 static __always_inline u64 skb_dev_len(void *skb, u32 *len)
 {
@@ -481,9 +482,9 @@ def bpf_text(
     text = types_c(offset_defines(fields, btf))
     text += _COMMON_C % {"max_devices": max_devices, "max_inflight": max_inflight}
     if source == "kprobe":
-        return text + _SKB_LEN_C + _KPROBE_C
+        return text + _SKB_DEV_LEN_C + _KPROBE_C
     if source == "raw_tracepoint":
-        return text + _SKB_LEN_C + _XMIT_C + _RAW_TRACEPOINT_C
+        return text + _SKB_DEV_LEN_C + _XMIT_C + _RAW_TRACEPOINT_C
     return text + _XMIT_C + _TRACEPOINT_C
 
 
