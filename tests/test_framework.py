@@ -7,7 +7,7 @@ import pytest
 from nettop.errors import ProbeUnavailable
 from nettop.model.frame import Frame
 from nettop.probes.base import EventSource, Hook, Probe, ProbeState, choose_source
-from nettop.probes.owners import SocketOwners
+from nettop.probes.owners import Owner, OwnerColumns, SocketOwners
 from nettop.sampler import LiveSource
 
 EXISTS = Hook("tracepoint", "sched:sched_switch")
@@ -120,6 +120,25 @@ def test_socket_owners_are_bounded_and_forget_the_oldest():
     owners.note(3, 300, "c")
     assert owners.lookup(2) is None and owners.lookup(1).pid == 100 and owners.lookup(3).comm == "c"
     assert len(owners) == 2 and owners.forgotten == 1
+
+
+def test_socket_owners_take_an_interval_as_columns_and_the_newest_note_answers():
+    import numpy as np
+
+    def columns(pairs):
+        return OwnerColumns(np.array([s for s, _ in pairs], np.uint64), np.array([p for _, p in pairs], np.uint32),
+                            np.array([b"c%d" % p for _, p in pairs], "S16"))
+
+    high = 0xFFFF_8881_0000_0000
+    owners = SocketOwners(capacity=8)
+    owners.note_all(columns([(high + 2, 1), (high + 1, 1)]))
+    owners.note_all(columns([(high + 2, 2), (high + 3, 3)]))  # the socket's new owner
+    assert owners.lookup(high + 2) == Owner(2, "c2") and owners.lookup(high + 1) == Owner(1, "c1")
+    assert owners.lookup(high) is None and len(owners) == 3
+    owners.note_all(columns([(high + 3, 3), (high + 4, 4), (high + 5, 5)]))  # 7 entries > 4: a turnover
+    owners.note_all(columns([(high + 4, 4), (high + 5, 5), (high + 6, 6), (high + 7, 7), (high + 8, 8)]))
+    assert owners.forgotten == 3  # high+1..3 were not noted in the generation that followed theirs
+    assert owners.lookup(high + 1) is None and owners.lookup(high + 5) == Owner(5, "c5")
 
 
 def test_a_pane_fed_by_two_probes_is_live_when_one_is_and_says_what_is_missing():

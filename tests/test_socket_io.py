@@ -9,6 +9,7 @@ import pytest
 
 from nettop.btf import running_kernel_btf
 from nettop.probes import socket_io
+from nettop.probes.owners import Owner
 from nettop.probes.socket_columns import SocketDecoder
 from nettop.probes.socket_io import SLOTS, bpf_text
 
@@ -102,6 +103,40 @@ def test_summed_lanes_do_not_carry_between_fields():
     assert [n for _, _, n in write.histogram.buckets] == [2 * b for b in big[SLOTS:]]
 
 
+def test_a_process_is_one_row_per_protocol_named_by_its_last_entry():
+    """Per-process sums over many entries in drain order: IPv4 and IPv6 TCP of one process
+    are one row, UDP another, and a process that renamed itself (exec) shows its newest name."""
+    one_write = [0] * (2 * SLOTS)
+    one_write[SLOTS + 7] = 1
+    entries = []
+    for i in range(60):
+        family, local, remote = (socket.AF_INET, "10.0.0.1", "10.0.0.2") if i % 2 else (socket.AF_INET6, "fd00::1", "fd00::2")
+        entries.append(entry(5 + i % 3, tx=100, hist=one_write, meta=meta(family, local, remote, 1000 + i, 80,
+                                                                              comm=b"old" if i < 50 else b"new%d" % (i % 3))))
+    entries.append(entry(6, tx=64, hist=one_write, meta=meta(socket.AF_INET, "0.0.0.0", "0.0.0.0", 53, 0,
+                                                             protocol=socket.IPPROTO_UDP, comm=b"last")))
+    processes = {(p.pid, p.protocol): p for p in snapshots(entries)["sizes"].processes}
+    assert set(processes) == {(5, "tcp"), (6, "tcp"), (7, "tcp"), (6, "udp")}
+    assert [processes[(pid, "tcp")].write.bytes for pid in (5, 6, 7)] == [2000, 2000, 2000]
+    assert [processes[(pid, "tcp")].write.count for pid in (5, 6, 7)] == [20, 20, 20]
+    assert [processes[(pid, "tcp")].comm for pid in (5, 6, 7)] == ["new0", "last", "new2"]
+    assert processes[(6, "udp")].comm == "last" and processes[(6, "udp")].write.bytes == 64
+
+
+def test_owners_of_an_interval_are_found_by_socket_address():
+    """Kernel addresses lie above 2^63: they must be compared as uint64."""
+    addresses = [0xFFFF8881_0000_0000 + 0x40 * i for i in range(100)]
+    shuffled = addresses[37:] + addresses[:37]
+    decoder = SocketDecoder()
+    snapshots([entry(1000 + i % 5, rx=1, sk=sk, meta=meta(socket.AF_INET, "10.0.0.1", "10.0.0.2", 1 + i, 80,
+                                                         comm=b"p%d" % (i % 5)))
+               for i, sk in enumerate(shuffled)], decoder=decoder)
+    for i, sk in enumerate(shuffled):
+        assert decoder.owners.get(sk) == Owner(1000 + i % 5, "p%d" % (i % 5))
+    assert decoder.owners.get(addresses[0] - 0x40) is None and decoder.owners.get(addresses[-1] + 0x40) is None
+    assert decoder.owners.get(addresses[0] + 1) is None and decoder.owners.keys() == addresses
+
+
 def test_snapshots_split_tcp_rows_from_size_rows_and_unmap_ipv4():
     tcp6_mapped = entry(7, rx=100, tx=50,
                         meta=meta(socket.AF_INET6, "::ffff:127.0.0.1", "::ffff:127.0.0.2", 80, 9))
@@ -136,7 +171,7 @@ def test_the_next_interval_decodes_the_same_rows_from_kept_entries():
     reused = meta(socket.AF_INET, "10.0.0.1", "10.0.0.9", 81, 6000, comm=b"wget")
     other = snapshots([entry(9, rx=128, meta=reused, sk=0xA0)], decoder=decoder)["tcp"].connections[0]
     assert (other.raddr, other.lport, other.rport, other.comm) == ("10.0.0.9", 81, 6000, "wget")
-    assert decoder.owners[0xA0].comm == "wget"
+    assert decoder.owners.get(0xA0).comm == "wget" and decoder.owners.get(0xA8) is None
 
 
 def _tcp_entries(values, sockets=None):
@@ -187,7 +222,7 @@ def test_entries_being_written_are_left_out_of_every_pane():
     snaps = snapshots([unwritten, written, unwritten], decoder=decoder)
     assert [c.rx_bytes for c in snaps["tcp"].connections] == [100]
     (process,) = snaps["sizes"].processes
-    assert (process.read.bytes, process.read.count) == (100, 1) and set(decoder.owners) == {0xB0}
+    assert (process.read.bytes, process.read.count) == (100, 1) and decoder.owners.keys() == [0xB0]
 
 
 def test_top_cuts_ties_by_socket_the_same_way_each_interval():

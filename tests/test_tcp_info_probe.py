@@ -243,3 +243,30 @@ def test_lookup_mode_follows_the_tcp_pane_on_real_sockets():
         for s in (quiet_client, quiet_peer, server):
             s.close()
         probe.close()
+
+
+@pytest.mark.root
+def test_lookups_in_batches_answer_each_socket_in_order():
+    """Requests sent several to a send: each answer lands at its own request's place, a
+    closed or unknown socket and an address of the wrong family are None, across batches."""
+    from nettop.probes.sock_diag import SockDiag
+    from nettop.probes.tcp_info import EXTENSIONS
+
+    server = socket.create_server(("127.0.0.1", 0))
+    clients = [socket.create_connection(server.getsockname()) for _ in range(3)]
+    peers = [server.accept()[0] for _ in clients]
+    diag = SockDiag()
+    try:
+        ends = [(socket.AF_INET, *c.getsockname(), *c.getpeername()) for c in clients]
+        gone = (socket.AF_INET, "127.0.0.1", 1, "127.0.0.1", 2)
+        wrong = (socket.AF_INET, "::1", 5, "::1", 6)
+        wanted = [ends[0], gone, ends[1], wrong, ends[2], ends[0]]
+        for batch in (1, 2, 64):
+            answers = diag.lookup_all(wanted, EXTENSIONS, batch=batch)
+            found = [None if a is None else (a["idiag_sport"], a["idiag_dport"]) for a in answers]
+            assert found == [ends[0][2:5:2], None, ends[1][2:5:2], None, ends[2][2:5:2], ends[0][2:5:2]]
+            assert all(socket_info(a).state == "ESTAB" for a in answers if a is not None)
+    finally:
+        diag.close()
+        for s in (*clients, *peers, server):
+            s.close()

@@ -15,7 +15,7 @@ from __future__ import annotations
 import errno
 import socket
 import struct
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 NETLINK_SOCK_DIAG = 4
 SOCK_DIAG_BY_FAMILY = 20
@@ -35,6 +35,9 @@ _EXACT_REQ = struct.Struct("=BBBxI2H16s16sI8s")
 NO_COOKIE = b"\xff" * 8  # INET_DIAG_NOCOOKIE in both halves: match on the addresses alone
 _MSG = struct.Struct("=BBBB2H16s16sI8xIIIII")  # inet_diag_msg: ports big-endian, handled below
 _RTATTR = struct.Struct("=HH")
+#: exact requests per send: their answers wait in the receive buffer until read, and 64 of
+#: them stay well within its default 208 KB
+LOOKUP_BATCH = 64
 
 #: struct tcp_info fields nettop reads: (name, struct code), in layout order
 TCP_INFO_FIELDS = (
@@ -125,37 +128,76 @@ class SockDiag:
         self._sock.send(request(family, states, extensions, self._sequence))
         yield from self._answers()
 
-    def lookup(self, family: int, src: str, sport: int, dst: str, dport: int,
-               extensions: int) -> dict[str, Any] | None:
-        """One socket by its four-tuple (in this network namespace); None if there is none."""
-        self._sequence += 1
-        self._sock.send(exact_request(family, src, sport, dst, dport, extensions, self._sequence))
-        try:
-            return next(self._answers(), None)
-        except OSError as exc:
-            if exc.errno == errno.ENOENT:
-                return None
-            raise
+    def lookup_all(self, wanted: Sequence[tuple[int, str, int, str, int]], extensions: int,
+                   batch: int = LOOKUP_BATCH) -> list[dict[str, Any] | None]:
+        """Sockets by four-tuple (family, src, sport, dst, dport), in this network namespace:
+        each one's answer, or None (no such socket, or an address sock_diag cannot take).
+
+        `batch` requests go in one send (the kernel answers each message of it in turn,
+        with the socket or an error), so a poll's ~130 lookups cost a few sends and one
+        receive per answer, not a send and a receive each."""
+        answers: list[dict[str, Any] | None] = [None] * len(wanted)
+        for start in range(0, len(wanted), batch):
+            first = self._sequence + 1
+            requests = []
+            for index in range(start, min(start + batch, len(wanted))):
+                family, src, sport, dst, dport = wanted[index]
+                self._sequence += 1
+                try:
+                    requests.append(exact_request(family, src, sport, dst, dport, extensions, self._sequence))
+                except (OSError, ValueError):
+                    pass  # not an address of its family: no socket to ask for
+            if requests:
+                self._sock.send(b"".join(requests))
+                self._collect(first, len(requests), answers, start)
+        return answers
+
+    def _collect(self, first: int, expected: int, answers: list, start: int) -> None:
+        """The answers to requests numbered first.. into answers[start + n]; an error answer
+        (ENOENT: the socket is gone) leaves None. A reply the kernel dropped (ENOBUFS) ends
+        the wait: its socket is left for the next interval."""
+        answered = 0
+        while answered < expected:
+            try:
+                messages = self._received()
+            except OSError as exc:
+                if exc.errno == errno.ENOBUFS:
+                    return
+                raise
+            for kind, sequence, body in messages:
+                if first <= sequence <= self._sequence and kind in (SOCK_DIAG_BY_FAMILY, NLMSG_ERROR):
+                    answered += 1
+                    if kind == SOCK_DIAG_BY_FAMILY:
+                        answers[start + sequence - first] = parse_message(body)
 
     def _answers(self) -> Iterator[dict[str, Any]]:
-        """Messages answering the latest request, until DONE (a dump) or the one answer (a lookup)."""
+        """Messages answering the latest request (a dump), until DONE."""
         while True:
-            size = self._sock.recv_into(self._buffer)
-            view = memoryview(self._buffer)[:size]
-            offset = 0
-            while offset + _NLMSGHDR.size <= size:
-                length, kind, _flags, sequence, _pid = _NLMSGHDR.unpack_from(view, offset)
-                if length < _NLMSGHDR.size:
+            for kind, sequence, body in self._received():
+                if sequence != self._sequence:
+                    continue
+                if kind == NLMSG_DONE:
                     return
-                if sequence == self._sequence:
-                    if kind == NLMSG_DONE:
-                        return
-                    if kind == NLMSG_ERROR:
-                        error = -struct.unpack_from("=i", view, offset + _NLMSGHDR.size)[0]
-                        raise OSError(error, f"sock_diag: {os_error(error)}")
-                    if kind == SOCK_DIAG_BY_FAMILY:
-                        yield parse_message(view[offset + _NLMSGHDR.size: offset + length])
-                offset += (length + 3) & ~3
+                if kind == NLMSG_ERROR:
+                    error = -struct.unpack_from("=i", body)[0]
+                    raise OSError(error, f"sock_diag: {os_error(error)}")
+                if kind == SOCK_DIAG_BY_FAMILY:
+                    yield parse_message(body)
+
+    def _received(self) -> list[tuple[int, int, memoryview]]:
+        """One datagram's netlink messages: (type, sequence, body). The bodies are views of the
+        receive buffer, valid until the next receive."""
+        size = self._sock.recv_into(self._buffer)
+        view = memoryview(self._buffer)[:size]
+        messages = []
+        offset = 0
+        while offset + _NLMSGHDR.size <= size:
+            length, kind, _flags, sequence, _pid = _NLMSGHDR.unpack_from(view, offset)
+            if length < _NLMSGHDR.size:
+                raise OSError(errno.EPROTO, "sock_diag: a malformed netlink message")
+            messages.append((kind, sequence, view[offset + _NLMSGHDR.size: offset + length]))
+            offset += (length + 3) & ~3
+        return messages
 
     def close(self) -> None:
         self._sock.close()

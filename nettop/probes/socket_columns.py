@@ -27,7 +27,7 @@ from nettop.model.histogram import Histogram
 from nettop.model.sizes import IoSizes, ProcessSizes, SizesSnapshot
 from nettop.model.tcp import ConnectionGroup, ConnectionRows, Identity, TcpConnection, TcpSnapshot
 from nettop.probes.addresses import format_endpoint, kernel_text
-from nettop.probes.owners import Owner
+from nettop.probes.owners import OwnerColumns
 from nettop.probes.socket_io import BODY, KEY, META, SLOTS, VALUE_SIZE, protocol_name
 
 _FAMILY = struct.calcsize("<16s16sHH")  # within the metadata: after laddr, raddr, lport, rport
@@ -178,21 +178,18 @@ class SocketDecoder:
     each socket's owner (for probes that see sockets outside process context)."""
 
     def __init__(self) -> None:
-        self.owners: dict[int, Owner] = {}  # the last interval's sockets and their owners
+        self.owners = OwnerColumns(*_EMPTY_OWNERS)  # the last interval's sockets and their owners
 
     def snapshots(self, keys: bytes, values: bytes, count: int, source: str, dropped: int) -> dict[str, Any]:
         entries, ids = np.frombuffer(values, VALUE_DTYPE, count), np.frombuffer(keys, KEY_DTYPE, count)
         written = entries["family"] != 0  # family 0: a CPU created the entry and has not written its metadata yet
         if not written.all():
             entries, ids = entries[written], ids[written]
-        tgids, comms = ids["tgid"], entries["comm"].tolist()
-        tgid_list = tgids.tolist()
-        owner_of = {pair: Owner(pair[0], kernel_text(pair[1])) for pair in set(zip(tgid_list, comms))}
-        self.owners = dict(zip(ids["socket"].tolist(), map(owner_of.__getitem__, zip(tgid_list, comms))))
-        comm_of = dict(zip(tgid_list, comms))  # a process's name: its last entry's
+        tgids, comms = ids["tgid"], entries["comm"]
+        self.owners = OwnerColumns(ids["socket"], tgids, comms)
         processes = tuple(
-            ProcessSizes(pid, kernel_text(comm_of[pid]), protocol, *_io_sizes(lanes))
-            for (pid, protocol), lanes in per_process_sums(tgids, entries).items()
+            ProcessSizes(pid, kernel_text(comm), protocol, *_io_sizes(lanes))
+            for (pid, protocol), (comm, lanes) in per_process_sums(tgids, entries).items()
         )
         family, rx, tx = entries["family"], entries["rx"], entries["tx"]
         tcp = np.isin(family, _IP) & (entries["protocol"] == socket.IPPROTO_TCP) & ((rx | tx) != 0)  # with traffic
@@ -200,22 +197,32 @@ class SocketDecoder:
         return {"tcp": TcpSnapshot(source, dropped, rows), "sizes": SizesSnapshot(source, dropped, processes)}
 
 
-def per_process_sums(tgids: np.ndarray, entries: np.ndarray) -> dict[tuple[int, str], np.ndarray]:
-    """Each (pid, protocol)'s entries' bodies summed lane by lane, in 64 bits: one sort by
-    (tgid, family, protocol), then one sum over each group's run of rows (faster here than
-    np.add.reduceat, and linear in the groups where a mask per group is not)."""
+_EMPTY_OWNERS = (np.zeros(0, "<u8"), np.zeros(0, "<u4"), np.zeros(0, "S16"))
+
+
+def per_process_sums(tgids: np.ndarray, entries: np.ndarray) -> dict[tuple[int, str], tuple[bytes, np.ndarray]]:
+    """Each (pid, protocol)'s name (its process's last entry's, raw) and entries' bodies
+    summed lane by lane, in 64 bits: one stable sort by (tgid, family, protocol), then one
+    sum over each group's run of rows (faster here than np.add.reduceat, and linear in the
+    groups where a mask per group is not)."""
     if not len(entries):
         return {}
     groups = (tgids.astype(np.uint64) << 32) | (entries["family"].astype(np.uint64) << 16) | entries["protocol"]
-    unique, inverse = np.unique(groups, return_inverse=True)
-    order = np.argsort(inverse, kind="stable")
-    bounds = np.searchsorted(inverse[order], np.arange(len(unique) + 1)).tolist()
+    order = groups.argsort(kind="stable")
+    ordered = groups[order]
+    starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
+    bounds = [*starts.tolist(), len(order)]
+    pids, first_from_end = np.unique(tgids[::-1], return_index=True)
+    comm_of = dict(zip(pids.tolist(), entries["comm"][len(tgids) - 1 - first_from_end].tolist()))
     lanes = entries["lanes"][order]
-    out: dict[tuple[int, str], np.ndarray] = {}
-    for group, start, end in zip(unique.tolist(), bounds, bounds[1:]):
+    out: dict[tuple[int, str], tuple[bytes, np.ndarray]] = {}
+    for group, start, end in zip(ordered[starts].tolist(), bounds, bounds[1:]):
         summed = lanes[start:end].sum(axis=0, dtype=np.uint64)
-        process = (group >> 32, protocol_name((group >> 16) & 0xFFFF, group & 0xFFFF))
-        out[process] = summed if process not in out else out[process] + summed
+        pid = group >> 32
+        process = (pid, protocol_name((group >> 16) & 0xFFFF, group & 0xFFFF))
+        if process in out:  # two families of one protocol (IPv4 and IPv6 TCP) are one row
+            summed = summed + out[process][1]
+        out[process] = (comm_of[pid], summed)
     return out
 
 

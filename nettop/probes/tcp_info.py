@@ -316,17 +316,10 @@ class TcpInfoProbe(Probe):
     def look_up(self, endpoints: Iterable[tuple[int, str, int, str, int]]) -> list[TcpSocketInfo]:
         """tcp_info of the given (family, laddr, lport, raddr, rport), those still open."""
         assert self._diag is not None
-        found = []
-        for family, laddr, lport, raddr, rport in dict.fromkeys(endpoints):
-            af = socket.AF_INET if family == 4 else socket.AF_INET6
-            try:
-                data = self._diag.lookup(af, laddr, lport, raddr, rport, EXTENSIONS)
-            except (OSError, ValueError):
-                continue  # an address sock_diag cannot take, or the socket went away meanwhile
-            info = socket_info(data) if data is not None else None
-            if info is not None:
-                found.append(info)
-        return found
+        wanted = [(socket.AF_INET if family == 4 else socket.AF_INET6, laddr, lport, raddr, rport)
+                  for family, laddr, lport, raddr, rport in dict.fromkeys(endpoints)]
+        answers = self._diag.lookup_all(wanted, EXTENSIONS)
+        return [info for info in map(socket_info, filter(None, answers)) if info is not None]
 
     def _route_device(self, address: str) -> str | None:
         if self._ipr is None:
