@@ -123,11 +123,8 @@ def test_socket_owners_are_bounded_and_forget_the_oldest():
 
 
 def test_socket_owners_take_an_interval_as_columns_and_the_newest_note_answers():
-    import numpy as np
-
     def columns(pairs):
-        return OwnerColumns(np.array([s for s, _ in pairs], np.uint64), np.array([p for _, p in pairs], np.uint32),
-                            np.array([b"c%d" % p for _, p in pairs], "S16"))
+        return OwnerColumns.of((sock, pid, "c%d" % pid) for sock, pid in pairs)
 
     high = 0xFFFF_8881_0000_0000
     owners = SocketOwners(capacity=8)

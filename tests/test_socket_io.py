@@ -134,7 +134,7 @@ def test_owners_of_an_interval_are_found_by_socket_address():
     for i, sk in enumerate(shuffled):
         assert decoder.owners.get(sk) == Owner(1000 + i % 5, "p%d" % (i % 5))
     assert decoder.owners.get(addresses[0] - 0x40) is None and decoder.owners.get(addresses[-1] + 0x40) is None
-    assert decoder.owners.get(addresses[0] + 1) is None and decoder.owners.keys() == addresses
+    assert decoder.owners.get(addresses[0] + 1) is None and decoder.owners.sockets.tolist() == addresses
 
 
 def test_snapshots_split_tcp_rows_from_size_rows_and_unmap_ipv4():
@@ -222,7 +222,7 @@ def test_entries_being_written_are_left_out_of_every_pane():
     snaps = snapshots([unwritten, written, unwritten], decoder=decoder)
     assert [c.rx_bytes for c in snaps["tcp"].connections] == [100]
     (process,) = snaps["sizes"].processes
-    assert (process.read.bytes, process.read.count) == (100, 1) and decoder.owners.keys() == [0xB0]
+    assert (process.read.bytes, process.read.count) == (100, 1) and decoder.owners.sockets.tolist() == [0xB0]
 
 
 def test_top_cuts_ties_by_socket_the_same_way_each_interval():

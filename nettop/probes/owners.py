@@ -17,7 +17,7 @@ half the capacity it becomes the older, and the older is forgotten.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Union
+from typing import Any, Iterable
 
 from nettop.probes.addresses import kernel_text
 
@@ -37,6 +37,15 @@ class OwnerColumns:
         order = sockets.argsort(kind="stable")
         self.sockets, self._pids, self._comms = sockets[order], pids[order], comms[order]
 
+    @classmethod
+    def of(cls, owners: Iterable[tuple[int, int, str]]) -> OwnerColumns:
+        """From (socket, pid, comm) triples: the few a test or another probe notes."""
+        import numpy as np
+
+        triples = list(owners)
+        return cls(np.array([sock for sock, _, _ in triples], np.uint64), np.array([pid for _, pid, _ in triples], np.uint32),
+                   np.array([comm.encode() for _, _, comm in triples], "S16"))
+
     def __len__(self) -> int:
         return len(self.sockets)
 
@@ -47,12 +56,6 @@ class OwnerColumns:
             return None
         return Owner(int(self._pids[i]), kernel_text(bytes(self._comms[i])))
 
-    def keys(self) -> list[int]:
-        return self.sockets.tolist()
-
-
-Noted = Union[Mapping[int, Owner], OwnerColumns]
-
 
 class SocketOwners:
     """Sockets noted since the last turnover, and those of the generation before: a socket
@@ -62,15 +65,15 @@ class SocketOwners:
 
     def __init__(self, capacity: int = 65536) -> None:
         self.capacity = capacity
-        self._newer: list[Noted] = []
-        self._older: list[Noted] = []
+        self._newer: list[OwnerColumns] = []
+        self._older: list[OwnerColumns] = []
         self._newer_entries = 0
         self.forgotten = 0
 
     def note(self, sock: int, pid: int, comm: str) -> None:
-        self.note_all({sock: Owner(pid, comm)})
+        self.note_all(OwnerColumns.of([(sock, pid, comm)]))
 
-    def note_all(self, owners: Noted) -> None:
+    def note_all(self, owners: OwnerColumns) -> None:
         if not len(owners):
             return
         self._newer.append(owners)
@@ -87,31 +90,22 @@ class SocketOwners:
         return None
 
     def __len__(self) -> int:
-        return len(_distinct(_sockets(self._newer + self._older)))
+        return len(_distinct(self._newer + self._older))
 
 
-def _sockets(generation: Iterable[Noted]) -> Any:
-    """Every socket of a generation as one uint64 array, repeats included."""
+def _distinct(generation: list[OwnerColumns]) -> Any:
+    """A generation's sockets, sorted, without repeats. By sort: numpy 2.4's np.unique and
+    np.isin took 8-30 ms for 50,000 uint64 here, where a sort takes ~1."""
     import numpy as np  # socket_io has imported it by the time its owners turn over
 
-    arrays = [noted.sockets if isinstance(noted, OwnerColumns) else np.fromiter(noted.keys(), np.uint64, len(noted))
-              for noted in generation]
-    return np.concatenate(arrays) if arrays else np.zeros(0, np.uint64)
-
-
-def _distinct(sockets: Any) -> Any:
-    """Sorted, without repeats. By sort: numpy 2.4's np.unique and np.isin took 8-30 ms for
-    50,000 uint64 here, where a sort takes ~1."""
-    import numpy as np
-
-    ordered = np.sort(sockets)
+    ordered = np.sort(np.concatenate([noted.sockets for noted in generation] or [np.zeros(0, np.uint64)]))
     return ordered[np.concatenate(([True], ordered[1:] != ordered[:-1]))] if len(ordered) else ordered
 
 
-def _count_missing(older: list[Noted], newer: list[Noted]) -> int:
+def _count_missing(older: list[OwnerColumns], newer: list[OwnerColumns]) -> int:
     """Distinct sockets of `older` not in `newer` (at a turnover with 10,000 connections,
     ~50,000 against ~50,000)."""
-    was, now = _distinct(_sockets(older)), _distinct(_sockets(newer))
+    was, now = _distinct(older), _distinct(newer)
     if not len(now):
         return len(was)
     at = now.searchsorted(was).clip(max=len(now) - 1)

@@ -178,7 +178,7 @@ class SocketDecoder:
     each socket's owner (for probes that see sockets outside process context)."""
 
     def __init__(self) -> None:
-        self.owners = OwnerColumns(*_EMPTY_OWNERS)  # the last interval's sockets and their owners
+        self.owners = OwnerColumns.of(())  # the last interval's sockets and their owners
 
     def snapshots(self, keys: bytes, values: bytes, count: int, source: str, dropped: int) -> dict[str, Any]:
         entries, ids = np.frombuffer(values, VALUE_DTYPE, count), np.frombuffer(keys, KEY_DTYPE, count)
@@ -195,9 +195,6 @@ class SocketDecoder:
         tcp = np.isin(family, _IP) & (entries["protocol"] == socket.IPPROTO_TCP) & ((rx | tx) != 0)  # with traffic
         rows = DrainedConnections(ids["socket"][tcp], tgids[tcp], rx[tcp], tx[tcp], entries["meta"][tcp].tobytes())
         return {"tcp": TcpSnapshot(source, dropped, rows), "sizes": SizesSnapshot(source, dropped, processes)}
-
-
-_EMPTY_OWNERS = (np.zeros(0, "<u8"), np.zeros(0, "<u4"), np.zeros(0, "S16"))
 
 
 def per_process_sums(tgids: np.ndarray, entries: np.ndarray) -> dict[tuple[int, str], tuple[bytes, np.ndarray]]:
