@@ -4,44 +4,74 @@ from __future__ import annotations
 
 import socket
 import struct
+from dataclasses import replace
 
 import pytest
 
-from nettop.model.sockets import TcpSocketInfo
-from nettop.probes.tcp_info import RouteCache, SocketTracker, parse_skmem, socket_info
+from nettop.model.sockets import SocketMemory, STATE_NAMES, TcpSocketInfo
+from nettop.probes.sock_diag import TCP_INFO_FIELDS
+from nettop.probes.addresses import format_endpoint
+from nettop.probes.tcp_info import FROM_TCP_INFO, RouteCache, SocketTracker, decode_socket
 
 
-def diag(src="10.0.0.1", dst="10.0.0.2", sport=40000, dport=443, state=1, cookie=7, **info):
+def answer(src="10.0.0.1", dst="10.0.0.2", sport=40000, dport=443, state=1, cookie=7, family=socket.AF_INET,
+           info=True, skmem=(0, 131072, 0, 87040, 0, 2896, 0, 0, 1), **fields) -> memoryview:
+    """A sock_diag answer's bytes as the kernel lays them out (inet_diag_msg, then its
+    attributes), built from the uapi layouts independently of the decoder's structs."""
     tcp_info = {"tcpi_rtt": 812, "tcpi_rttvar": 120, "tcpi_snd_cwnd": 42, "tcpi_snd_ssthresh": 30,
                 "tcpi_snd_mss": 1448, "tcpi_bytes_acked": 5000, "tcpi_bytes_received": 2000,
-                "tcpi_total_retrans": 3, "tcpi_pacing_rate": 1_000_000}
-    tcp_info.update(info)
-    skmem = ":".join(f"{b:02x}" for b in struct.pack("<9I", 0, 131072, 0, 87040, 0, 2896, 0, 0, 1))
-    return {"idiag_family": socket.AF_INET, "idiag_state": state, "idiag_src": src, "idiag_dst": dst,
-            "idiag_sport": sport, "idiag_dport": dport, "idiag_cookie": cookie, "idiag_inode": 99, "idiag_uid": 0,
-            "idiag_rqueue": 5, "idiag_wqueue": 6,
-            "attrs": {"INET_DIAG_INFO": tcp_info, "INET_DIAG_CONG": "cubic", "INET_DIAG_SKMEMINFO": skmem}}
+                "tcpi_total_retrans": 3, "tcpi_pacing_rate": 1_000_000, "tcpi_bytes_retrans": 77}
+    tcp_info.update(fields)
+    raw = [socket.inet_pton(family, a).ljust(16, b"\0") for a in (src, dst)]
+    message = struct.pack("<BBBB", family, state, 0, 0) + struct.pack(">HH", sport, dport) + raw[0] + raw[1]
+    message += struct.pack("<I", 0) + struct.pack("<Q", cookie) + struct.pack("<IIIII", 0, 5, 6, 0, 99)
+
+    def attribute(kind, payload):
+        return struct.pack("<HH", 4 + len(payload), kind) + payload + b"\0" * (-len(payload) % 4)
+
+    if info:
+        message += attribute(2, struct.pack("=" + "".join(code for _, code in TCP_INFO_FIELDS),
+                                            *(tcp_info.get(name, 0) for name, _ in TCP_INFO_FIELDS)))
+    message += attribute(4, b"cubic\0")
+    if skmem is not None:
+        message += attribute(7, struct.pack("<%dI" % len(skmem), *skmem))
+    return memoryview(message)
 
 
-def test_parses_a_sock_diag_answer():
-    info = socket_info(diag())
+def test_decodes_a_sock_diag_answer():
+    info = decode_socket(answer())
     assert (info.laddr, info.lport, info.raddr, info.rport, info.state) == ("10.0.0.1", 40000, "10.0.0.2", 443, "ESTAB")
     assert (info.rtt_us, info.cwnd, info.ssthresh, info.mss, info.congestion) == (812, 42, 30, 1448, "cubic")
+    assert (info.bytes_acked, info.bytes_received, info.total_retrans, info.bytes_retrans) == (5000, 2000, 3, 77)
+    assert (info.pacing_rate, info.cookie, info.inode) == (1_000_000, 7, 99)
     assert (info.recv_q, info.send_q, info.memory.rcvbuf, info.memory.sndbuf, info.memory.drops) == (5, 6, 131072, 87040, 1)
 
 
 def test_ipv4_mapped_and_ipv6_addresses():
-    mapped = socket_info(diag(src="::ffff:127.0.0.1", dst="::ffff:127.0.0.2"))
+    mapped = decode_socket(answer(src="::ffff:127.0.0.1", dst="::ffff:127.0.0.2", family=socket.AF_INET6))
     assert (mapped.family, mapped.laddr, mapped.raddr) == (4, "127.0.0.1", "127.0.0.2")
-    v6 = socket_info(diag(src="fd00::1", dst="fd00:0::2"))
+    v6 = decode_socket(answer(src="fd00::1", dst="fd00:0::2", family=socket.AF_INET6))
     assert (v6.family, v6.raddr) == (6, "fd00::2")
 
 
 def test_no_tcp_info_no_socket_and_short_skmem_ignored():
-    data = diag()
-    del data["attrs"]["INET_DIAG_INFO"]
-    assert socket_info(data) is None
-    assert parse_skmem("00:01") is None and parse_skmem(None) is None
+    assert decode_socket(answer(info=False)) is None
+    assert decode_socket(answer(skmem=(1, 2))).memory is None
+
+
+def test_a_shorter_tcp_info_from_an_older_kernel_reads_its_missing_fields_as_zero():
+    data = bytearray(answer(skmem=None, tcpi_bytes_retrans=77, tcpi_bytes_sent=9))
+    start = data.index(struct.pack("<HH", 4 + struct.calcsize("=" + "".join(c for _, c in TCP_INFO_FIELDS)), 2))
+    cut = 104  # struct tcp_info up to tcpi_total_retrans, as Linux 2.6 had it
+    data[start:start + 2] = struct.pack("<H", 4 + cut)
+    del data[start + 4 + cut:]
+    info = decode_socket(memoryview(bytes(data)))
+    assert (info.rtt_us, info.cwnd, info.bytes_acked, info.bytes_sent, info.bytes_retrans) == (812, 42, 0, 0, 0)
+
+
+def test_with_deltas_is_replace():
+    info = decode_socket(answer())
+    assert info.with_deltas(1, 2, 3) == replace(info, rx_bytes=1, tx_bytes=2, retrans_delta=3)
 
 
 def sock(cookie, received=0, acked=0, retrans=0, lport=None):
@@ -164,13 +194,33 @@ def test_probe_reads_a_loopback_connection():
         probe.close()
 
 
+def pyroute2_info(message) -> TcpSocketInfo | None:
+    """The reference: a TcpSocketInfo from pyroute2's decoding of the same answer."""
+    attrs = dict(message["attrs"])
+    info = attrs.get("INET_DIAG_INFO")
+    if info is None:
+        return None
+    skmem = attrs.get("INET_DIAG_SKMEMINFO")
+    raw = bytes.fromhex(skmem.replace(":", "")) if isinstance(skmem, str) else bytes(skmem)
+    ends = [socket.inet_pton(message["idiag_family"], message[key]).ljust(16, b"\0") for key in ("idiag_src", "idiag_dst")]
+    family, laddr = format_endpoint(message["idiag_family"], ends[0])
+    _, raddr = format_endpoint(message["idiag_family"], ends[1])
+    return TcpSocketInfo(
+        family, laddr, message["idiag_sport"], raddr, message["idiag_dport"], STATE_NAMES[message["idiag_state"]],
+        cookie=message["idiag_cookie"], inode=message["idiag_inode"], uid=message["idiag_uid"],
+        recv_q=message["idiag_rqueue"], send_q=message["idiag_wqueue"], congestion=attrs.get("INET_DIAG_CONG") or "",
+        memory=SocketMemory(*struct.unpack_from("<9I", raw)),
+        **{mine: int(info.get(kernel) or 0) for mine, kernel in FROM_TCP_INFO},
+    )
+
+
 @pytest.mark.root
 def test_own_sock_diag_decoder_agrees_with_pyroute2():
     """The struct decoder against pyroute2's, field by field, on quiet sockets of both families."""
     from pyroute2 import DiagSocket
 
     from nettop.probes.sock_diag import SockDiag
-    from nettop.probes.tcp_info import EXTENSIONS, WANTED_STATES, plain_message
+    from nettop.probes.tcp_info import EXTENSIONS, WANTED_STATES
 
     server = socket.create_server(("::", 0), family=socket.AF_INET6, dualstack_ipv6=True)
     port = server.getsockname()[1]
@@ -178,13 +228,13 @@ def test_own_sock_diag_decoder_agrees_with_pyroute2():
     peers = [server.accept()[0] for _ in ends]
     ends[0].sendall(b"x" * 5000)
     peers[0].recv(10000)
-    ours, reference = SockDiag(), DiagSocket()
+    ours, reference = SockDiag(decode_socket), DiagSocket()
     reference.bind()
     checked = 0
     try:
         for family in (socket.AF_INET, socket.AF_INET6):
-            mine = {i.cookie: i for i in map(socket_info, ours.dump(family, WANTED_STATES, EXTENSIONS)) if i}
-            theirs = {i.cookie: i for i in (socket_info(plain_message(m)) for m in
+            mine = {i.cookie: i for i in ours.dump(family, WANTED_STATES, EXTENSIONS)}
+            theirs = {i.cookie: i for i in (pyroute2_info(m) for m in
                                             reference.get_sock_stats(family=family, states=WANTED_STATES,
                                                                      extensions=EXTENSIONS)) if i}
             for cookie, info in mine.items():
@@ -255,7 +305,7 @@ def test_lookups_in_batches_answer_each_socket_in_order():
     server = socket.create_server(("127.0.0.1", 0))
     clients = [socket.create_connection(server.getsockname()) for _ in range(3)]
     peers = [server.accept()[0] for _ in clients]
-    diag = SockDiag()
+    diag = SockDiag(decode_socket)
     try:
         ends = [(socket.AF_INET, *c.getsockname(), *c.getpeername()) for c in clients]
         gone = (socket.AF_INET, "127.0.0.1", 1, "127.0.0.1", 2)
@@ -263,9 +313,9 @@ def test_lookups_in_batches_answer_each_socket_in_order():
         wanted = [ends[0], gone, ends[1], wrong, ends[2], ends[0]]
         for batch in (1, 2, 64):
             answers = diag.lookup_all(wanted, EXTENSIONS, batch=batch)
-            found = [None if a is None else (a["idiag_sport"], a["idiag_dport"]) for a in answers]
+            found = [None if a is None else (a.lport, a.rport) for a in answers]
             assert found == [ends[0][2:5:2], None, ends[1][2:5:2], None, ends[2][2:5:2], ends[0][2:5:2]]
-            assert all(socket_info(a).state == "ESTAB" for a in answers if a is not None)
+            assert all(a.state == "ESTAB" for a in answers if a is not None)
     finally:
         diag.close()
         for s in (*clients, *peers, server):
@@ -283,16 +333,16 @@ def test_answers_with_no_room_are_lost_without_a_hang_and_the_next_lookups_get_t
     server = socket.create_server(("127.0.0.1", 0))
     clients = [socket.create_connection(server.getsockname()) for _ in range(40)]
     peers = [server.accept()[0] for _ in clients]
-    diag = SockDiag()
+    diag = SockDiag(decode_socket)
     diag._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # the kernel doubles it: a few answers
     try:
         wanted = [(socket.AF_INET, *c.getsockname(), *c.getpeername()) for c in clients]
         answers = diag.lookup_all(wanted, EXTENSIONS, batch=len(wanted))
         came = [(i, a) for i, a in enumerate(answers) if a is not None]
         assert 0 < len(came) < len(wanted)
-        assert all((a["idiag_sport"], a["idiag_dport"]) == (wanted[i][2], wanted[i][4]) for i, a in came)
+        assert all((a.lport, a.rport) == (wanted[i][2], wanted[i][4]) for i, a in came)
         again = diag.lookup_all(wanted, EXTENSIONS, batch=1)
-        assert [(a["idiag_sport"], a["idiag_dport"]) for a in again] == [(w[2], w[4]) for w in wanted]
+        assert [(a.lport, a.rport) for a in again] == [(w[2], w[4]) for w in wanted]
     finally:
         diag.close()
         for s in (*clients, *peers, server):

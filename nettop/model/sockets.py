@@ -7,6 +7,7 @@ their final counters, and the device that carries the route to each remote host.
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass, field, fields
 from typing import Any, Mapping
 
@@ -112,6 +113,12 @@ class TcpSocketInfo:
         record["memory"] = None if self.memory is None else self.memory.to_record()
         return record
 
+    def with_deltas(self, rx_bytes: int, tx_bytes: int, retrans_delta: int) -> TcpSocketInfo:
+        """This socket with the interval's deltas: dataclasses.replace() goes through fields()
+        and keywords, ~11 us here, where this is ~4 (the tracker does it for every socket
+        it reports)."""
+        return TcpSocketInfo(*_ALL_BUT_DELTAS(self), rx_bytes, tx_bytes, retrans_delta)
+
     @classmethod
     def from_record(cls, data: Mapping[str, Any]) -> TcpSocketInfo:
         values: dict[str, Any] = {}
@@ -128,6 +135,11 @@ class TcpSocketInfo:
             else:
                 values[f.name] = int(value)
         return cls(**values)
+
+
+_DELTAS = ("rx_bytes", "tx_bytes", "retrans_delta")
+assert tuple(f.name for f in fields(TcpSocketInfo))[-3:] == _DELTAS  # with_deltas() passes them last
+_ALL_BUT_DELTAS = operator.attrgetter(*(f.name for f in fields(TcpSocketInfo) if f.name not in _DELTAS))
 
 
 @dataclass(frozen=True)
