@@ -2,7 +2,7 @@
 
 pyroute2's DiagSocket decodes every attribute of every socket in pure Python (~60-170 us
 a socket measured here). This one hands each answer's bytes to the caller's decoder
-(tcp_info's decode_socket(), which reads only what it shows: ~7 us a socket), and the
+(tcp_info's decode_socket(), which reads only what it shows: ~8 us a socket), and the
 structs below say where things are; tests check the result against pyroute2's decoding.
 
 Layouts: include/uapi/linux/inet_diag.h (inet_diag_req_v2, inet_diag_msg) and

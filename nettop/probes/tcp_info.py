@@ -109,7 +109,7 @@ def decode_socket(data: memoryview) -> TcpSocketInfo | None:
     """One sock_diag answer (inet_diag_msg and its attributes) to a TcpSocketInfo, deltas
     zero; None without tcp_info (not a TCP socket in a state that has one).
 
-    Straight from the bytes, ~7 us a socket here: through a dict of every field and
+    Straight from the bytes, ~8 us a socket here: through a dict of every field and
     keywords it took ~15, for ~160 sockets a poll at 10,000 connections (bench/NOTES.md).
     Addresses as socket_io formats them: IPv4-mapped IPv6 reads as IPv4."""
     (family, state, _timer, _retrans, sport, dport, src, dst, _ifindex,
