@@ -249,6 +249,39 @@ def test_own_sock_diag_decoder_agrees_with_pyroute2():
             s.close()
 
 
+def _both_families_connected():
+    server = socket.create_server(("::", 0), family=socket.AF_INET6, dualstack_ipv6=True)
+    ends = [socket.create_connection((address, server.getsockname()[1])) for address in ("127.0.0.1", "::1")]
+    return server, ends + [server.accept()[0] for _ in ends]
+
+
+@pytest.mark.root
+@pytest.mark.parametrize("refused", [False, True])
+def test_one_dump_lists_both_families_or_falls_back_to_one_per_family(monkeypatch, refused):
+    """dump_all() asks once for IPv4 and IPv6 (TCPDIAG_GETSOCK) and finds what a dump per
+    family finds; a kernel that refuses that request gets a dump per family from then on."""
+    from nettop.probes import sock_diag
+    from nettop.probes.tcp_info import EXTENSIONS, WANTED_STATES
+
+    if refused:  # a request type the kernel rejects, as one without the old interface would
+        asked = sock_diag.both_families_request
+        monkeypatch.setattr(sock_diag, "both_families_request", lambda *args: asked(*args, kind=17))
+    server, connected = _both_families_connected()
+    port = server.getsockname()[1]
+    diag = sock_diag.SockDiag(decode_socket)
+    try:
+        ours = {s.cookie for s in diag.dump_all(WANTED_STATES, EXTENSIONS) if port in (s.lport, s.rport)}
+        per_family = {s.cookie for family in (socket.AF_INET, socket.AF_INET6)
+                      for s in diag.dump(family, WANTED_STATES, EXTENSIONS) if port in (s.lport, s.rport)}
+        assert len(ours) == 4 and ours == per_family  # both ends of a v4 and a v6 connection
+        assert diag.one_walk is not refused
+        assert {s.cookie for s in diag.dump_all(WANTED_STATES, EXTENSIONS) if port in (s.lport, s.rport)} == ours
+    finally:
+        diag.close()
+        for s in (*connected, server):
+            s.close()
+
+
 @pytest.mark.root
 def test_lookup_mode_follows_the_tcp_pane_on_real_sockets():
     """Beyond census_max sockets the probe asks sock_diag for the followed connections only."""

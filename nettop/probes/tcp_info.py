@@ -7,8 +7,9 @@ a replayed recording can drill down too.
 Kernel interface: netlink NETLINK_SOCK_DIAG (inet_diag) with the INET_DIAG_INFO
 (struct tcp_info), INET_DIAG_CONG and INET_DIAG_SKMEMINFO extensions, parsed with struct
 (nettop/probes/sock_diag.py; pyroute2's DiagSocket gives the same answers ~10-30x slower);
-one dump per address family per interval, listening and TIME-WAIT sockets excluded in
-the kernel. Routes are looked up with pyroute2's IPRoute. No BPF, so no kprobe fallback is needed: sock_diag is in every kernel nettop
+one dump per interval for both address families (one walk of the kernel's TCP hash table;
+a dump per family where the kernel refuses that), listening and TIME-WAIT sockets excluded
+in the kernel. Routes are looked up with pyroute2's IPRoute. No BPF, so no kprobe fallback is needed: sock_diag is in every kernel nettop
 runs on (tcp_info's bytes_sent/bytes_retrans need 4.19+; older kernels report 0).
 The route to each reported remote host (`ip route get`) names the device whose queues
 the detail view shows; answers are cached for ROUTE_TTL seconds.
@@ -19,7 +20,7 @@ as skipped, and quiet sockets as idle. A reported socket that disappears (closed
 now TIME-WAIT) is reported once more, marked closed, with the last counters read.
 
 How they are found: with few TCP sockets in the namespace (/proc/net/sockstat's inuse at
-most `census_max`), one dump per address family lists them all; with more, the probe
+most `census_max`), one dump lists them all; with more, the probe
 follows the TCP pane (socket_io's snapshot of the same interval) and asks sock_diag for
 its `max_sockets` busiest connections, plus those it reported last interval, one exact
 lookup each. A socket first looked up then has no baseline: its deltas read 0 for that
@@ -264,8 +265,7 @@ class TcpInfoProbe(Probe):
 
     def list_sockets(self) -> list[TcpSocketInfo]:
         assert self._diag is not None
-        return [info for family in (socket.AF_INET, socket.AF_INET6)
-                for info in self._diag.dump(family, WANTED_STATES, EXTENSIONS)]
+        return self._diag.dump_all(WANTED_STATES, EXTENSIONS)
 
     def follow(self, snapshots: Mapping[str, Any]) -> None:
         self._tcp = snapshots.get("tcp")
