@@ -16,8 +16,9 @@ from nettop.probes.tcp_info import FROM_TCP_INFO, RouteCache, SocketTracker, dec
 
 def answer(src="10.0.0.1", dst="10.0.0.2", sport=40000, dport=443, state=1, cookie=7, family=socket.AF_INET,
            info=True, skmem=(0, 131072, 0, 87040, 0, 2896, 0, 0, 1), **fields) -> memoryview:
-    """A sock_diag answer's bytes as the kernel lays them out (inet_diag_msg, then its
-    attributes), built from the uapi layouts independently of the decoder's structs."""
+    """A sock_diag answer's bytes as the kernel lays them out: inet_diag_msg and the attribute
+    headers packed here from the uapi layouts, apart from the decoder's structs; struct
+    tcp_info from TCP_INFO_FIELDS, which the root test checks against pyroute2's decoding."""
     tcp_info = {"tcpi_rtt": 812, "tcpi_rttvar": 120, "tcpi_snd_cwnd": 42, "tcpi_snd_ssthresh": 30,
                 "tcpi_snd_mss": 1448, "tcpi_bytes_acked": 5000, "tcpi_bytes_received": 2000,
                 "tcpi_total_retrans": 3, "tcpi_pacing_rate": 1_000_000, "tcpi_bytes_retrans": 77}
@@ -194,6 +195,14 @@ def test_probe_reads_a_loopback_connection():
         probe.close()
 
 
+def _both_families_connected():
+    """A dual-stack listener, a client over IPv4 and one over IPv6, and the accepted ends
+    (AF_INET6 both, the IPv4 one v4-mapped)."""
+    server = socket.create_server(("::", 0), family=socket.AF_INET6, dualstack_ipv6=True)
+    ends = [socket.create_connection((address, server.getsockname()[1])) for address in ("127.0.0.1", "::1")]
+    return server, ends, [server.accept()[0] for _ in ends]
+
+
 def pyroute2_info(message) -> TcpSocketInfo | None:
     """The reference: a TcpSocketInfo from pyroute2's decoding of the same answer."""
     attrs = dict(message["attrs"])
@@ -222,10 +231,8 @@ def test_own_sock_diag_decoder_agrees_with_pyroute2():
     from nettop.probes.sock_diag import SockDiag
     from nettop.probes.tcp_info import EXTENSIONS, WANTED_STATES
 
-    server = socket.create_server(("::", 0), family=socket.AF_INET6, dualstack_ipv6=True)
+    server, ends, peers = _both_families_connected()
     port = server.getsockname()[1]
-    ends = [socket.create_connection((address, port)) for address in ("127.0.0.1", "::1")]
-    peers = [server.accept()[0] for _ in ends]
     ends[0].sendall(b"x" * 5000)
     peers[0].recv(10000)
     ours, reference = SockDiag(decode_socket), DiagSocket()
@@ -249,12 +256,6 @@ def test_own_sock_diag_decoder_agrees_with_pyroute2():
             s.close()
 
 
-def _both_families_connected():
-    server = socket.create_server(("::", 0), family=socket.AF_INET6, dualstack_ipv6=True)
-    ends = [socket.create_connection((address, server.getsockname()[1])) for address in ("127.0.0.1", "::1")]
-    return server, ends + [server.accept()[0] for _ in ends]
-
-
 @pytest.mark.root
 @pytest.mark.parametrize("refused", [False, True])
 def test_one_dump_lists_both_families_or_falls_back_to_one_per_family(monkeypatch, refused):
@@ -264,9 +265,8 @@ def test_one_dump_lists_both_families_or_falls_back_to_one_per_family(monkeypatc
     from nettop.probes.tcp_info import EXTENSIONS, WANTED_STATES
 
     if refused:  # a request type the kernel rejects, as one without the old interface would
-        asked = sock_diag.both_families_request
-        monkeypatch.setattr(sock_diag, "both_families_request", lambda *args: asked(*args, kind=17))
-    server, connected = _both_families_connected()
+        monkeypatch.setattr(sock_diag, "TCPDIAG_GETSOCK", 17)
+    server, ends, peers = _both_families_connected()
     port = server.getsockname()[1]
     diag = sock_diag.SockDiag(decode_socket)
     try:
@@ -278,7 +278,7 @@ def test_one_dump_lists_both_families_or_falls_back_to_one_per_family(monkeypatc
         assert {s.cookie for s in diag.dump_all(WANTED_STATES, EXTENSIONS) if port in (s.lport, s.rport)} == ours
     finally:
         diag.close()
-        for s in (*connected, server):
+        for s in (*ends, *peers, server):
             s.close()
 
 

@@ -25,18 +25,6 @@ def format_endpoint(family: int, raw: bytes) -> tuple[int, str]:
     return 6, str(address)
 
 
-@functools.lru_cache(maxsize=65536)
-def normalize_address(text: str) -> tuple[int, str]:
-    """(4 or 6, canonical text) for an address netlink gave as text; IPv4-mapped becomes IPv4.
-
-    Cached: tcp_info calls it twice per socket per interval, and the same few addresses
-    recur (parsing was 11% of a poll with 10,000 connections)."""
-    address = ipaddress.ip_address(text)
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return 4, str(address.ipv4_mapped)
-    return address.version, str(address)
-
-
 @functools.lru_cache(maxsize=4096)
 def kernel_text(raw: bytes) -> str:
     """A NUL-terminated kernel char array (comm, ifname) as text; undecodable bytes replaced.

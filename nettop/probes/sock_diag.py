@@ -71,11 +71,11 @@ def request(family: int, states: int, extensions: int, sequence: int = 1) -> byt
     return _NLMSGHDR.pack(_NLMSGHDR.size + len(body), SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | NLM_F_DUMP, sequence, 0) + body
 
 
-def both_families_request(states: int, extensions: int, sequence: int = 1, kind: int = TCPDIAG_GETSOCK) -> bytes:
+def both_families_request(states: int, extensions: int, sequence: int = 1) -> bytes:
     """A TCP dump of IPv4 and IPv6 sockets in one: the kernel answers the old request type
     with the family unset (inet_diag_dump_compat), so it walks its TCP hash table once."""
     body = _TCPDIAG_REQ.pack(socket.AF_INET, 0, 0, extensions, states, 0)
-    return _NLMSGHDR.pack(_NLMSGHDR.size + len(body), kind, NLM_F_REQUEST | NLM_F_DUMP, sequence, 0) + body
+    return _NLMSGHDR.pack(_NLMSGHDR.size + len(body), TCPDIAG_GETSOCK, NLM_F_REQUEST | NLM_F_DUMP, sequence, 0) + body
 
 
 def exact_request(family: int, src: str, sport: int, dst: str, dport: int, extensions: int,
