@@ -9,6 +9,7 @@ from textual.widgets import Static
 
 from fakes import ScriptedSource, live, show_pane
 from nettop.app import NettopApp
+from nettop.panes.fixed_line import FixedLine
 from nettop.panes.panel import Panel
 from test_queues_pane import NOQUEUE, frame, snapshot, tbf
 
@@ -91,3 +92,29 @@ async def test_queues_detail_redrawn_without_a_layout_each_interval(monkeypatch)
             app.accept_frame(app.source.poll())
             await pilot.pause()
         assert asked == [False, False, False]
+
+
+async def test_fixed_lines_repaint_only_when_their_text_changes(monkeypatch):
+    """The top line and time bar are rewritten twice a second: unchanged, they are not drawn."""
+    frames = [frame(snapshot(tbf(sent=400), NOQUEUE), t=float(i)) for i in range(2)]
+    app = NettopApp(ScriptedSource(frames, live("queues")), autopoll=False)
+    async with app.run_test(size=(150, 40)) as pilot:
+        app.accept_frame(app.source.poll())
+        await pilot.pause()
+        topline = app.query_one("#topline", FixedLine)
+        repaints: list[str] = []
+        refresh = FixedLine.refresh
+
+        def counting(self, *args, **kwargs):
+            if self is topline:
+                repaints.append(str(self.content))
+            return refresh(self, *args, **kwargs)
+
+        monkeypatch.setattr(FixedLine, "refresh", counting)
+        before = str(topline.content)
+        app._update_topline()  # what the half-second timer does between frames
+        app._update_topline()
+        assert repaints == []
+        app.accept_frame(app.source.poll())  # a frame a second later: a new clock
+        await pilot.pause()
+        assert len(repaints) == 1 and repaints[0] != before
