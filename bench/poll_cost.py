@@ -14,7 +14,7 @@ once with the hosts view; and that pane's show() alone. Three figures per update
 - `update_*_visible_settled`: wall time until `pilot.pause()` returned. The pilot decides the
   app is idle by sleeping in 20 ms steps until one passes with under 1 ms of CPU, so this
   overstates the update by one or two such steps; kept to compare with runs before
-  2026-12-02 20:00, which reported it as the update time.
+  commit 9f722f3, which reported it as the update time.
 
 Run as root: .venv/bin/python bench/poll_cost.py --connections 10000 --polls 20
 """
@@ -101,23 +101,17 @@ async def _ui_times(frames: list[Frame], statuses: dict, size: tuple[int, int], 
 
 
 def _paint_like_a_terminal(app) -> list[float]:
-    """Make the headless app turn each screen update into terminal text, as the terminal
-    driver does before writing it (headless, Textual skips that step), and note when the
-    last one finished: [perf_counter]."""
-    from textual._compositor import CompositorUpdate
-
+    """Make the headless app turn each screen update (a CompositorUpdate, or None: nothing
+    to draw) into terminal text, as the terminal driver does before writing it (headless,
+    Textual skips that step), and note when the last one finished: [perf_counter]."""
     last_paint = [0.0]
     display = app._display
 
-    def display_and_render(screen, renderable) -> None:
-        display(screen, renderable)
-        if renderable is None:
-            return
-        if isinstance(renderable, CompositorUpdate):
-            renderable.render_segments(app.console)
-        else:
-            app.console._render_buffer(app.console.render(renderable))
-        last_paint[0] = time.perf_counter()
+    def display_and_render(screen, update) -> None:
+        display(screen, update)
+        if update is not None:
+            update.render_segments(app.console)
+            last_paint[0] = time.perf_counter()
 
     app._display = display_and_render
     return last_paint

@@ -21,6 +21,13 @@ class OnePanel(App):
         yield Panel(Text("start"), id="panel")
 
 
+class OnePanelOfEach(App):
+    CSS = "FixedLine { height: 1; }"
+
+    def compose(self) -> ComposeResult:
+        yield FixedLine(id="line")
+
+
 def lines(n: int, word: str = "line") -> Group:
     return Group(*(Text(f"{word} {i}") for i in range(n)))
 
@@ -97,7 +104,7 @@ async def test_queues_detail_redrawn_without_a_layout_each_interval(monkeypatch)
 async def test_fixed_lines_repaint_only_when_their_text_changes(monkeypatch):
     """The top line and time bar are rewritten twice a second: unchanged, they are not drawn."""
     frames = [frame(snapshot(tbf(sent=400), NOQUEUE), t=float(i)) for i in range(2)]
-    app = NettopApp(ScriptedSource(frames, live("queues")), autopoll=False)
+    app = NettopApp(ScriptedSource(frames, live("queues")), autopoll=False, loadavg=lambda: "0.00")
     async with app.run_test(size=(150, 40)) as pilot:
         app.accept_frame(app.source.poll())
         await pilot.pause()
@@ -118,3 +125,17 @@ async def test_fixed_lines_repaint_only_when_their_text_changes(monkeypatch):
         app.accept_frame(app.source.poll())  # a frame a second later: a new clock
         await pilot.pause()
         assert len(repaints) == 1 and repaints[0] != before
+
+
+async def test_fixed_line_redraws_a_text_that_differs_only_in_style():
+    app = OnePanelOfEach()
+    async with app.run_test(size=(40, 10)) as pilot:
+        line = app.query_one(FixedLine)
+        line.update(Text("same words", style="red"))
+        await pilot.pause()
+        green = Text("same words", style="green")
+        line.update(green)
+        await pilot.pause()
+        assert line.content.style == "green"
+        line.update(Text("same words", style="green"))  # equal in every way: not drawn again
+        assert line.content is green

@@ -9,6 +9,7 @@ second between frames (for the panes' states), and usually say what they said be
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.visual import VisualType
 from textual.widgets import Static
 
@@ -17,6 +18,16 @@ class FixedLine(Static):
     """Give it a fixed height in the CSS (the .pane-summary, #topline and #timebar rules)."""
 
     def update(self, content: VisualType = "", *, layout: bool = False) -> None:
-        if not layout and type(content) is type(self.content) and content == self.content:
+        if not layout and same_text(content, self.content):
             return
         super().update(content, layout=layout)
+
+
+def same_text(new: VisualType, shown: VisualType) -> bool:
+    """Equal strings, or Rich Texts equal in text, spans and base style (Text's == leaves out
+    the base style). Anything else is drawn again: Textual's Content compares text only."""
+    if isinstance(new, str) and isinstance(shown, str):
+        return new == shown
+    if isinstance(new, Text) and isinstance(shown, Text):
+        return new == shown and new.style == shown.style and new.justify == shown.justify
+    return False
