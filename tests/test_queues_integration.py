@@ -2,7 +2,8 @@
 
 Checks the recorded qdisc latency against a reference BPF program written here (linear
 1 ms buckets, its own maps) and against what the shaper implies (backlog / rate), the
-packet counts against `tc -s qdisc`, and that an unshaped qdisc is orders of magnitude faster.
+packet counts against `tc -s qdisc`, that an unshaped qdisc is orders of magnitude faster,
+and the probe's own decoding of the qdisc dump against pyroute2's.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import pytest
 
 from netns import sh, wait_for_port
 from nettop.model.histogram import Histogram
+from nettop.probes.qdisc_latency import NetlinkQdisc, QdiscLister, tc_handle, tc_parent
 
 RATE_BITS = 10_000_000
 REFERENCE_C = r"""
@@ -161,3 +163,55 @@ def test_device_rows_and_noqueue(host, recording):
     assert sum(d["packets"] for d in devices) > 10_000
     # a veth has no parent bus device: counted, never timed (its "completion" is the peer's reader)
     assert all(d["hardware"] is False and not d["latency_us"]["buckets"] for d in devices)
+
+
+def pyroute2_qdisc(message, names) -> NetlinkQdisc:
+    """The reference: a NetlinkQdisc from pyroute2's decoding of the same dump."""
+    stats2 = message.get_attr("TCA_STATS2")
+    basic = (stats2.get_attr("TCA_STATS_BASIC") if stats2 else None) or {}
+    queue = (stats2.get_attr("TCA_STATS_QUEUE") if stats2 else None) or {}
+    index = message["index"]
+    return NetlinkQdisc(
+        index, names.get(index, f"if{index}"), message.get_attr("TCA_KIND") or "?", message["handle"],
+        message["parent"], basic.get("packets", 0), basic.get("bytes", 0), queue.get("drops", 0),
+        queue.get("overlimits", 0), queue.get("requeues", 0), queue.get("backlog", 0), queue.get("qlen", 0),
+    )
+
+
+@pytest.mark.root
+def test_own_qdisc_decoder_agrees_with_pyroute2(host):
+    """The struct decoder of the qdisc dump against pyroute2's, qdisc by qdisc: an htb tree
+    with a tbf inside and an ingress qdisc, their counters moved by a UDP flow they drop."""
+    import socket
+
+    from pyroute2 import IPRoute
+
+    dev = host.host_if
+    sh("tc", "qdisc", "add", "dev", dev, "root", "handle", "1:", "htb", "default", "10")
+    sh("tc", "class", "add", "dev", dev, "parent", "1:", "classid", "1:10", "htb", "rate", "10mbit")
+    sh("tc", "qdisc", "add", "dev", dev, "parent", "1:10", "handle", "10:", "tbf",
+       "rate", "5mbit", "burst", "16kbit", "latency", "20ms")
+    sh("tc", "qdisc", "add", "dev", dev, "ingress")
+    host.popen("iperf3", "-s", "-1")
+    wait_for_port(host, 5201)
+    subprocess.run(["timeout", "12", "iperf3", "-c", host.ip, "-u", "-b", "20M", "-t", "1"],
+                   check=True, capture_output=True)
+    time.sleep(0.3)  # the queues drain
+    ifindex = socket.if_nametoindex(dev)
+    lister, reference = QdiscLister(), IPRoute()
+    try:
+        for _attempt in range(3):  # a stray packet (ARP, IPv6 ND) between the two reads: again
+            ours = lister.list()
+            names = dict(socket.if_nameindex())
+            theirs = [pyroute2_qdisc(m, names) for m in reference.get_qdiscs()]
+            if ours == theirs:
+                break
+    finally:
+        lister.close()
+        reference.close()
+    assert ours == theirs
+    on_dev = {(q.kind, tc_handle(q.handle), tc_parent(q.parent)): q for q in ours if q.ifindex == ifindex}
+    assert set(on_dev) == {("htb", "1:", "root"), ("tbf", "10:", "1:10"), ("ingress", "ffff:", "ffff:fff1")}
+    tbf = on_dev["tbf", "10:", "1:10"]
+    assert tbf.sent_packets > 100 and tbf.sent_bytes > 100_000 and tbf.drops > 0 and tbf.overlimits > 0
+    assert on_dev["htb", "1:", "root"].sent_packets >= tbf.sent_packets

@@ -367,7 +367,7 @@ def test_answers_with_no_room_are_lost_without_a_hang_and_the_next_lookups_get_t
     clients = [socket.create_connection(server.getsockname()) for _ in range(40)]
     peers = [server.accept()[0] for _ in clients]
     diag = SockDiag(decode_socket)
-    diag._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # the kernel doubles it: a few answers
+    diag.netlink.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # the kernel doubles it: a few answers
     try:
         wanted = [(socket.AF_INET, *c.getsockname(), *c.getpeername()) for c in clients]
         answers = diag.lookup_all(wanted, EXTENSIONS, batch=len(wanted))

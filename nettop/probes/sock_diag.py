@@ -4,6 +4,7 @@ pyroute2's DiagSocket decodes every attribute of every socket in pure Python (~6
 a socket measured here). This one hands each answer's bytes to the caller's decoder
 (tcp_info's decode_socket(), which reads only what it shows: ~8 us a socket), and the
 structs below say where things are; tests check the result against pyroute2's decoding.
+The netlink framing is nettop/probes/netlink.py's, shared with the qdisc probe's dump.
 
 Layouts: include/uapi/linux/inet_diag.h (inet_diag_req_v2, inet_diag_msg) and
 include/uapi/linux/tcp.h (struct tcp_info). A shorter tcp_info from an older kernel is
@@ -17,19 +18,17 @@ import socket
 import struct
 from typing import Any, Callable, Iterator, Sequence
 
+from nettop.probes import netlink
+from nettop.probes.netlink import NLM_F_DUMP, NLM_F_REQUEST, Refused, message
+
 NETLINK_SOCK_DIAG = 4
 TCPDIAG_GETSOCK = 18  # inet_diag's first request type: still answered, for both families at once
 SOCK_DIAG_BY_FAMILY = 20
-NLM_F_REQUEST = 0x1
-NLM_F_DUMP = 0x300
-NLMSG_ERROR = 2
-NLMSG_DONE = 3
 
 INET_DIAG_INFO = 2
 INET_DIAG_CONG = 4
 INET_DIAG_SKMEMINFO = 7
 
-_NLMSGHDR = struct.Struct("=IHHII")
 _REQ = struct.Struct("=BBBxI48x")  # family, protocol, ext, states, an empty inet_diag_sockid
 #: struct inet_diag_req (TCPDIAG_GETSOCK): family, address lengths, ext, an empty sockid, states, dbs
 _TCPDIAG_REQ = struct.Struct("=BBBB48xII")
@@ -40,7 +39,6 @@ NO_COOKIE = b"\xff" * 8  # INET_DIAG_NOCOOKIE in both halves: match on the addre
 #: (the cookie, read apart), expires, rqueue, wqueue, uid, inode; then its attributes
 MSG = struct.Struct("=BBBB2H16s16sI8xIIIII")
 MSG_COOKIE = slice(44, 52)
-RTATTR = struct.Struct("=HH")
 #: exact requests per send: their answers wait in the receive buffer until read, ~1.3 KB of
 #: it each (166 of 456-byte answers fitted the default 208 KB here), so 64 leave room
 LOOKUP_BATCH = 64
@@ -68,14 +66,14 @@ TCP_INFO_NAMES = tuple(name for name, _ in TCP_INFO_FIELDS)
 
 def request(family: int, states: int, extensions: int, sequence: int = 1) -> bytes:
     body = _REQ.pack(family, socket.IPPROTO_TCP, extensions, states)
-    return _NLMSGHDR.pack(_NLMSGHDR.size + len(body), SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | NLM_F_DUMP, sequence, 0) + body
+    return message(SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | NLM_F_DUMP, sequence, body)
 
 
 def both_families_request(states: int, extensions: int, sequence: int = 1) -> bytes:
     """A TCP dump of IPv4 and IPv6 sockets in one: the kernel answers the old request type
     with the family unset (inet_diag_dump_compat), so it walks its TCP hash table once."""
     body = _TCPDIAG_REQ.pack(socket.AF_INET, 0, 0, extensions, states, 0)
-    return _NLMSGHDR.pack(_NLMSGHDR.size + len(body), TCPDIAG_GETSOCK, NLM_F_REQUEST | NLM_F_DUMP, sequence, 0) + body
+    return message(TCPDIAG_GETSOCK, NLM_F_REQUEST | NLM_F_DUMP, sequence, body)
 
 
 def exact_request(family: int, src: str, sport: int, dst: str, dport: int, extensions: int,
@@ -83,7 +81,7 @@ def exact_request(family: int, src: str, sport: int, dst: str, dport: int, exten
     """A request for one socket by its four-tuple (no dump: the kernel looks it up in its hash)."""
     body = _EXACT_REQ.pack(family, socket.IPPROTO_TCP, extensions, 0xFFFFFFFF, socket.htons(sport),
                            socket.htons(dport), _raw_address(family, src), _raw_address(family, dst), 0, NO_COOKIE)
-    return _NLMSGHDR.pack(_NLMSGHDR.size + len(body), SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST, sequence, 0) + body
+    return message(SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST, sequence, body)
 
 
 def _raw_address(family: int, text: str) -> bytes:
@@ -99,17 +97,7 @@ def tcp_info_values(payload: memoryview) -> tuple[int, ...]:
 
 def attributes(data: memoryview) -> Iterator[tuple[int, memoryview]]:
     """(type, payload) of each attribute after an inet_diag_msg."""
-    offset = MSG.size
-    while offset + RTATTR.size <= len(data):
-        length, kind = RTATTR.unpack_from(data, offset)
-        if length < RTATTR.size:
-            return
-        yield kind, data[offset + RTATTR.size: offset + length]
-        offset += (length + 3) & ~3
-
-
-class Refused(OSError):
-    """The kernel answered a request with an error (NLMSG_ERROR)."""
+    return netlink.attributes(data, MSG.size)
 
 
 class SockDiag:
@@ -118,26 +106,19 @@ class SockDiag:
 
     def __init__(self, decode: Callable[[memoryview], Any]) -> None:
         self._decode = decode
-        self._sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_SOCK_DIAG)
-        self._sock.bind((0, 0))
-        self._sequence = 0
-        self._buffer = bytearray(1 << 16)
+        self.netlink = netlink.NetlinkSocket(NETLINK_SOCK_DIAG, "sock_diag")
         self.one_walk = True  # until the kernel refuses TCPDIAG_GETSOCK: then a dump per family
 
     def dump(self, family: int, states: int, extensions: int) -> Iterator[Any]:
-        self._sequence += 1
-        self._sock.send(request(family, states, extensions, self._sequence))
-        yield from self._answers()
+        yield from self._answers(request(family, states, extensions, self.netlink.next_sequence()))
 
     def dump_all(self, states: int, extensions: int) -> list[Any]:
         """Every TCP socket in the given states, IPv4 and IPv6. One walk of the kernel's TCP
         hash table where a dump per family walks it twice (idle here: 1.1 ms against 2.3;
         the walk's cost is the table's size, not the sockets in it)."""
         if self.one_walk:
-            self._sequence += 1
-            self._sock.send(both_families_request(states, extensions, self._sequence))
             try:
-                return list(self._answers())
+                return list(self._answers(both_families_request(states, extensions, self.netlink.next_sequence())))
             except Refused:
                 self.one_walk = False  # the kernel would not: a dump per family from now on
         return [answer for family in (socket.AF_INET, socket.AF_INET6) for answer in self.dump(family, states, extensions)]
@@ -151,17 +132,17 @@ class SockDiag:
         receive per answer, not a send and a receive each."""
         answers: list[Any] = [None] * len(wanted)
         for start in range(0, len(wanted), batch):
-            first = self._sequence + 1
+            first = self.netlink.sequence + 1
             requests = []
             for index in range(start, min(start + batch, len(wanted))):
                 family, src, sport, dst, dport = wanted[index]
-                self._sequence += 1
+                sequence = self.netlink.next_sequence()
                 try:
-                    requests.append(exact_request(family, src, sport, dst, dport, extensions, self._sequence))
+                    requests.append(exact_request(family, src, sport, dst, dport, extensions, sequence))
                 except (OSError, ValueError):
                     pass  # not an address of its family: no socket to ask for
             if requests:
-                self._sock.send(b"".join(requests))
+                self.netlink.sock.send(b"".join(requests))
                 self._collect(first, answers, start)
         return answers
 
@@ -176,7 +157,7 @@ class SockDiag:
         batch whose receive fails otherwise."""
         while True:
             try:
-                messages = self._received(socket.MSG_DONTWAIT)
+                messages = self.netlink.received(socket.MSG_DONTWAIT)
             except BlockingIOError:
                 return
             except OSError as exc:
@@ -184,43 +165,11 @@ class SockDiag:
                     continue
                 return
             for kind, sequence, body in messages:
-                if kind == SOCK_DIAG_BY_FAMILY and first <= sequence <= self._sequence:
+                if kind == SOCK_DIAG_BY_FAMILY and first <= sequence <= self.netlink.sequence:
                     answers[start + sequence - first] = self._decode(body)
 
-    def _answers(self) -> Iterator[Any]:
-        """Messages answering the latest request (a dump), until DONE."""
-        while True:
-            for kind, sequence, body in self._received():
-                if sequence != self._sequence:
-                    continue
-                if kind == NLMSG_DONE:
-                    return
-                if kind == NLMSG_ERROR:
-                    error = -struct.unpack_from("=i", body)[0]
-                    raise Refused(error, f"sock_diag: {os_error(error)}")
-                if kind in (SOCK_DIAG_BY_FAMILY, TCPDIAG_GETSOCK) and (answer := self._decode(body)) is not None:
-                    yield answer
-
-    def _received(self, flags: int = 0) -> list[tuple[int, int, memoryview]]:
-        """One datagram's netlink messages: (type, sequence, body). The bodies are views of the
-        receive buffer, valid until the next receive."""
-        size = self._sock.recv_into(self._buffer, 0, flags)
-        view = memoryview(self._buffer)[:size]
-        messages = []
-        offset = 0
-        while offset + _NLMSGHDR.size <= size:
-            length, kind, _flags, sequence, _pid = _NLMSGHDR.unpack_from(view, offset)
-            if length < _NLMSGHDR.size:
-                raise OSError(errno.EPROTO, "sock_diag: a malformed netlink message")
-            messages.append((kind, sequence, view[offset + _NLMSGHDR.size: offset + length]))
-            offset += (length + 3) & ~3
-        return messages
+    def _answers(self, dump_request: bytes) -> Iterator[Any]:
+        return self.netlink.dump(dump_request, (SOCK_DIAG_BY_FAMILY, TCPDIAG_GETSOCK), self._decode)
 
     def close(self) -> None:
-        self._sock.close()
-
-
-def os_error(number: int) -> str:
-    import os
-
-    return os.strerror(number)
+        self.netlink.close()
