@@ -247,8 +247,10 @@ def scale_section(s: dict) -> list[str]:
            f"{s['connections']:,} concurrent TCP connections, each end writing 64 bytes a second. Poll: a real "
            "LiveSource in the bench process (the load runs in others). UI: the same frames fed to the app headless "
            "(`accept_frame` + one `pilot.pause()`), once with the TCP pane visible and once with the hosts view; "
-           "`show()` alone for each; the first frame primes the app untimed; an update on the wall clock (it includes the wait for Textual's next "
-           "screen refresh) and as CPU time. Both the poll and the UI pace the collector as nettop does "
+           "`show()` alone for each; the first frame primes the app untimed; an update on the wall clock until its last screen "
+           "update is painted (rendered to terminal text, as the terminal driver does; it includes the wait for Textual's next "
+           "screen refresh), as CPU time over the whole pause, and until `pilot.pause()` returned (its idle detection sleeps in "
+           "20 ms steps; the update figure of runs before commit 9f722f3). Both the poll and the UI pace the collector as nettop does "
            "(nettop/heap.py). Dashboard: the live app in tmux at `-i 1` with its TCP tab open, CPU over the stated seconds.", ""]
     for key, load in s.items():
         if not isinstance(load, dict):
@@ -265,8 +267,10 @@ def scale_section(s: dict) -> list[str]:
                 ms_row("poll (drain + snapshot, every probe)", load["poll_ms"]),
                 ms_row("UI update, TCP pane visible", load.get("update_tcp_visible_ms")),
                 ms_row("… its CPU time (whole pause)", load.get("update_tcp_visible_cpu_ms")),
+                ms_row("… until the pause returned", load.get("update_tcp_visible_settled_ms")),
                 ms_row("UI update, hosts view visible", load.get("update_hosts_visible_ms")),
                 ms_row("… its CPU time (whole pause)", load.get("update_hosts_visible_cpu_ms")),
+                ms_row("… until the pause returned", load.get("update_hosts_visible_settled_ms")),
                 ms_row("TCP pane show()", load.get("show_tcp_ms")),
                 ms_row("hosts view show()", load.get("show_hosts_ms")),
                 ms_row("poll + UI update (worse view)", load.get("poll_plus_update_ms")),
