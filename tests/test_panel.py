@@ -21,7 +21,7 @@ class OnePanel(App):
         yield Panel(Text("start"), id="panel")
 
 
-class OnePanelOfEach(App):
+class OneFixedLine(App):
     CSS = "FixedLine { height: 1; }"
 
     def compose(self) -> ComposeResult:
@@ -128,7 +128,7 @@ async def test_fixed_lines_repaint_only_when_their_text_changes(monkeypatch):
 
 
 async def test_fixed_line_redraws_a_text_that_differs_only_in_style():
-    app = OnePanelOfEach()
+    app = OneFixedLine()
     async with app.run_test(size=(40, 10)) as pilot:
         line = app.query_one(FixedLine)
         line.update(Text("same words", style="red"))

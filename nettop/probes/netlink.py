@@ -45,15 +45,11 @@ class Refused(OSError):
     """The kernel answered a request with an error (NLMSG_ERROR)."""
 
 
-def os_error(number: int) -> str:
-    return os.strerror(number)
-
-
 class NetlinkSocket:
-    """One netlink socket and its request numbers; `family` names it in errors."""
+    """One netlink socket and its request numbers; `name` says which in errors."""
 
-    def __init__(self, protocol: int, family: str) -> None:
-        self.family = family
+    def __init__(self, protocol: int, name: str) -> None:
+        self.name = name
         self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, protocol)
         self.sock.bind((0, 0))
         self.sequence = 0
@@ -77,7 +73,7 @@ class NetlinkSocket:
                     return
                 if kind == NLMSG_ERROR:
                     error = -_ERROR.unpack_from(body)[0]
-                    raise Refused(error, f"{self.family}: {os_error(error)}")
+                    raise Refused(error, f"{self.name}: {os.strerror(error)}")
                 if kind in answer_kinds and (answer := decode(body)) is not None:
                     yield answer
 
@@ -91,7 +87,7 @@ class NetlinkSocket:
         while offset + HEADER.size <= size:
             length, kind, _flags, sequence, _port = HEADER.unpack_from(view, offset)
             if length < HEADER.size:
-                raise OSError(errno.EPROTO, f"{self.family}: a malformed netlink message")
+                raise OSError(errno.EPROTO, f"{self.name}: a malformed netlink message")
             messages.append((kind, sequence, view[offset + HEADER.size: offset + length]))
             offset += (length + 3) & ~3
         return messages

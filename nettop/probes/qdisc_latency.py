@@ -36,8 +36,9 @@ pane's packet rate comes from the qdisc's own netlink counters. tbf cuts a GSO p
 larger than its burst into segments at enqueue; those segments are missed.
 
 Qdiscs are named from an rtnetlink dump (RTM_GETQDISC: kind, handle, parent, TCA_STATS2
-counters, read with struct; their devices by if_nameindex()), as `tc qdisc` prints them; events are keyed by the Qdisc
-pointer, whose device, namespace, handle and parent are read once per qdisc per interval.
+counters, read with struct; their devices by if_nameindex()), as `tc qdisc` prints them;
+events are keyed by the Qdisc pointer, whose device, namespace, handle and parent are read
+once per qdisc per interval.
 
 Overhead: enqueue is one LRU hash update; dequeue one per-CPU hash lookup plus, per skb,
 an LRU lookup and delete and three 2-8 byte reads. Measured: see the Queues pane report.
@@ -576,14 +577,11 @@ def qdiscs_by_device(qdiscs: Iterable[NetlinkQdisc]) -> dict[str, list[str]]:
     return devices
 
 
-
 def doctor_lines() -> list[str]:
     """`doctor`'s qdisc section: each device's qdiscs, or why they cannot be listed."""
     lister = QdiscLister()
     try:
         devices = qdiscs_by_device(lister.list())
-    except ProbeUnavailable as exc:
-        return [f"  unavailable: {exc}"]
     except OSError as exc:
         return [f"  netlink failed: {exc}"]
     finally:
