@@ -200,6 +200,21 @@ def test_top_is_the_head_of_a_full_sort(measure, reverse):
     assert set(top) <= set(rows.connections)
 
 
+@pytest.mark.parametrize("reverse", [True, False])
+@pytest.mark.parametrize("limit", [1, 37, 299, 599])
+def test_top_is_a_full_sort_by_measure_then_socket_cut_at_the_limit(limit, reverse):
+    """Row for row, whatever the ties at the cut (only the rows that can make it are sorted)."""
+    import random
+
+    rng = random.Random(limit)
+    values = [(rng.choice([0, 64, 128, 4096]), rng.choice([1, 2])) for _ in range(600)]  # no idle rows: all 600 are rows
+    sockets = rng.sample(range(0xFFFF_8880_0000_0000, 0xFFFF_8880_0100_0000, 64), len(values))
+    top = snapshots(_tcp_entries(values, sockets))["tcp"].top("total", limit, reverse)
+    sign = -1 if reverse else 1
+    expected = sorted(range(len(values)), key=lambda i: (sign * sum(values[i]), sockets[i]))[:limit]
+    assert [c.lport for c in top] == [1000 + i for i in expected]
+
+
 def test_a_shorter_top_is_the_head_of_a_longer_one():
     """The TCP pane's top 200 comes from the answer kept for tcp_info's 256: it must be what
     a sort of every row puts first, in order, ties by socket address."""

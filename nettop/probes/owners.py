@@ -7,8 +7,9 @@ Only the sampler thread uses it.
 
 socket_io notes every active socket every interval (16,384 at 10,000 loopback connections)
 and the retransmits pane looks up a handful. So an interval's owners are kept as it drained
-them, as columns sorted by socket (OwnerColumns): noting them is one sort, where building a
-dict of Owner objects was ~14 ms of each poll (py-spy, live), and a lookup is a binary search.
+them, as columns (OwnerColumns): noting them is a copy, the first lookup sorts them by
+socket and each lookup is a binary search, where building a dict of Owner objects was ~14 ms
+of each poll (py-spy, live).
 
 Bounded in two generations rather than as an LRU: once the newer generation holds more than
 half the capacity it becomes the older, and the older is forgotten.
@@ -29,13 +30,21 @@ class Owner:
 
 
 class OwnerColumns:
-    """One interval's (socket, pid, comm) as numpy columns sorted by socket. The comm stays
-    the kernel's raw bytes until a lookup asks for it. A socket with two owners (two
-    entries) answers with one of them, as a dict of the same entries would."""
+    """One interval's (socket, pid, comm) as numpy columns, sorted by socket at the first
+    lookup. The comm stays the kernel's raw bytes until a lookup asks for it. A socket with
+    two owners (two entries) answers with one of them, as a dict of the same entries would."""
 
     def __init__(self, sockets: Any, pids: Any, comms: Any) -> None:
-        order = sockets.argsort(kind="stable")
-        self.sockets, self._pids, self._comms = sockets[order], pids[order], comms[order]
+        # copied (the drain's columns are strided views of its bytes), sorted at the first
+        # lookup: only retransmits look owners up, and sorting 16,384 entries each interval
+        # for none took ~2 ms of socket_io's poll
+        self.sockets, self._pids, self._comms = sockets.copy(), pids.copy(), comms.copy()
+        self._sorted = False
+
+    def _sort(self) -> None:
+        order = self.sockets.argsort(kind="stable")
+        self.sockets, self._pids, self._comms = self.sockets[order], self._pids[order], self._comms[order]
+        self._sorted = True
 
     @classmethod
     def of(cls, owners: Iterable[tuple[int, int, str]]) -> OwnerColumns:
@@ -50,6 +59,8 @@ class OwnerColumns:
         return len(self.sockets)
 
     def get(self, sock: int) -> Owner | None:
+        if not self._sorted:
+            self._sort()
         target = self.sockets.dtype.type(sock)  # an address above 2^63 compared as uint64, not float
         i = int(self.sockets.searchsorted(target))
         if i == len(self.sockets) or self.sockets[i] != target:
