@@ -211,3 +211,29 @@ async def test_a_cell_with_spans_is_drawn_through_rich_in_its_column():
         assert lines[1].startswith(" abc" + " " * 11 + " " + "    9 ")
         assert lines[2].startswith(" long name here " + " 1    ")
         assert any(style.bold for style in line_styles(table, 1))
+
+
+async def test_only_rows_on_screen_are_formatted_and_a_wider_row_scrolled_into_view_widens_its_column():
+    """The TCP pane keeps 200 rows and shows a screenful: the rest are formatted when drawn.
+    Every line of one redraw has the same widths, the header's included."""
+    formatted: list[str] = []
+
+    def counting(row: Row) -> tuple[Text, Text]:
+        formatted.append(row.name)
+        return cells(row)
+
+    rows = [(f"r{i:03d}", f"{i} B/s") for i in range(199)] + [("r199", "123456789 B/s")]
+    async with table_showing(("a", "1")) as (table, pilot):
+        sync_table(table, wanted(*rows), counting)
+        await pilot.pause()
+        assert formatted == [f"r{i:03d}" for i in range(8)]  # the 8 lines the table has (7 under the header)
+        assert table.column_width(RATE) == len("7 B/s")
+        await pilot.press("end")
+        await pilot.pause()
+        lines = screen_lines(table)
+        assert "r199" in formatted and len(formatted) < 20
+        assert table.column_width(RATE) == len("123456789 B/s")
+        assert lines[0] == " NAME  RATE".ljust(6 + 1 + len("123456789 B/s") + 2).ljust(40)
+        assert lines[-1].startswith(" r199  123456789 B/s ")
+        assert lines[-2].startswith(" r198        198 B/s ")  # drawn at the new width too
+        assert shown(table)[100] == ["r100", "100 B/s"]  # asked for, it is formatted then

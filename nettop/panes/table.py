@@ -20,8 +20,9 @@ Row = TypeVar("Row")
 def sync_table(table: RowTable, wanted: Mapping[str, Row], cells: Callable[[Row], tuple], keep: str | None = None) -> None:
     """Make the table show `wanted` in order, the cursor on `keep` (default: the row it is on).
     The rows are replaced whole: RowTable draws a row from its cells' text, so redrawing
-    every visible row costs less than working out which cells changed."""
-    table.set_rows({key: cells(row) for key, row in wanted.items()}, keep)
+    every visible row costs less than working out which cells changed. A row is made into
+    cells only when it is drawn (RowTable.set_rows)."""
+    table.set_rows(wanted, keep, format=cells)
 
 
 class Totals:
