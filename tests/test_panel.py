@@ -11,6 +11,7 @@ from fakes import ScriptedSource, live, show_pane
 from nettop.app import NettopApp
 from nettop.panes.fixed_line import FixedLine
 from nettop.panes.panel import Panel
+from nettop.probes.base import ProbeState, ProbeStatus
 from test_queues_pane import NOQUEUE, frame, snapshot, tbf
 
 
@@ -139,3 +140,28 @@ async def test_fixed_line_redraws_a_text_that_differs_only_in_style():
         assert line.content.style == "green"
         line.update(Text("same words", style="green"))  # equal in every way: not drawn again
         assert line.content is green
+
+
+async def test_the_status_timer_rebuilds_the_top_lines_only_when_a_status_or_the_load_changed(monkeypatch):
+    frames = [frame(snapshot(tbf(sent=400), NOQUEUE), t=1.0)]
+    load = ["0.00"]
+    source = ScriptedSource(frames, live("queues"))
+    app = NettopApp(source, autopoll=False, loadavg=lambda: load[0])
+    async with app.run_test(size=(150, 40)) as pilot:
+        app.accept_frame(source.poll())
+        await pilot.pause()
+        rebuilt: list[int] = []
+        update = NettopApp._update_topline
+        monkeypatch.setattr(NettopApp, "_update_topline", lambda self: rebuilt.append(1) or update(self))
+        app._status_tick()  # the first tick: nothing seen before
+        app._status_tick()
+        app._status_tick()
+        assert len(rebuilt) == 1
+        load[0] = "1.50"
+        app._status_tick()
+        assert len(rebuilt) == 2 and "load 1.50" in str(app.query_one("#topline", FixedLine).content)
+        source.status["tcp"] = ProbeStatus(ProbeState.UNAVAILABLE, reason="no tracepoint:sock:sock_send_length")
+        app._status_tick()
+        await pilot.pause()
+        assert len(rebuilt) == 3
+        assert "no tracepoint:sock:sock_send_length" in str(app.query_one("#tcp-status", Static).content)
