@@ -152,7 +152,7 @@ async def test_the_status_timer_rebuilds_the_top_lines_only_when_a_status_or_the
         await pilot.pause()
         rebuilt: list[int] = []
         update = NettopApp._update_topline
-        monkeypatch.setattr(NettopApp, "_update_topline", lambda self: rebuilt.append(1) or update(self))
+        monkeypatch.setattr(NettopApp, "_update_topline", lambda self, *read: rebuilt.append(1) or update(self, *read))
         app._status_tick()  # the app's own timer may have ticked already: then nothing is new here
         settled = len(rebuilt)
         app._status_tick()

@@ -90,9 +90,9 @@ class RowTable(ScrollView, can_focus=True):
         self.columns: list[RowColumn] = []
         self._widths: list[int] = []  # content widths; they grow with the rows, clear() resets them
         self._keys: list[str] = []
+        self._rows: Mapping[str, Any] = {}  # key -> row, made into cells by _format when drawn
+        self._format: Callable[[Any], Sequence[Cell]] = tuple
         self._cells: dict[str, tuple[Cell, ...]] = {}  # the rows formatted so far
-        self._unformatted: Mapping[str, Any] = {}  # key -> row, formatted by _format when drawn
-        self._format: Callable[[Any], Sequence[Cell]] | None = None
         self._index: dict[str, int] = {}
         self.cursor_row = 0
         self._highlighted: str | None = None
@@ -108,7 +108,7 @@ class RowTable(ScrollView, can_focus=True):
 
     def clear(self, columns: bool = False) -> None:
         """Remove every row (and the columns too, if asked); column widths start again."""
-        self._keys, self._cells, self._index, self._unformatted = [], {}, {}, {}
+        self._keys, self._cells, self._index, self._rows = [], {}, {}, {}
         if columns:
             self.columns, self._widths = [], []
         else:
@@ -117,49 +117,39 @@ class RowTable(ScrollView, can_focus=True):
         self._resize()
 
     def set_rows(self, rows: Mapping[str, Any], keep: str | None = None,
-                 format: Callable[[Any], Sequence[Cell]] | None = None) -> None:
-        """Show `rows` in order: key -> cells, or, with `format`, key -> a row that format()
-        turns into cells when it is first drawn or asked for. The cursor goes to `keep`, else
+                 format: Callable[[Any], Sequence[Cell]] = tuple) -> None:
+        """Show `rows` in order: key -> a row that format() turns into cells (by default the
+        row is its cells) when it is first drawn or asked for. The cursor goes to `keep`, else
         stays on the key it was on, else on its row number (clamped).
 
-        With `format`, only the rows on screen are formatted, and column widths grow from
-        those (they never shrink: a row scrolled into view may widen a column). The TCP pane
-        keeps 200 rows and shows a screenful; formatting and measuring all 200 each interval
-        took ~22 us a row here, ~4.5 ms a frame at 10,000 connections."""
+        Only the rows on screen are formatted, and column widths grow from those (they never
+        shrink: a row scrolled into view may widen a column). The TCP pane keeps 200 rows and
+        shows a screenful; formatting and measuring all 200 each interval took ~22 us a row
+        here, ~4.5 ms a frame at 10,000 connections."""
         keep = keep if keep is not None else self.cursor_key
         self._keys = list(rows)
         self._index = {key: i for i, key in enumerate(self._keys)}
-        if format is None:
-            self._cells, self._unformatted, self._format = {}, {}, None
-            for key, cells in rows.items():
-                self._keep_cells(key, cells)
-        else:
-            self._cells, self._unformatted, self._format = {}, dict(rows), format  # the caller may reuse its dict
+        self._rows, self._format, self._cells = dict(rows), format, {}  # a copy: the caller may reuse its dict
         self.cursor_row = self._index.get(keep, min(self.cursor_row, max(0, len(self._keys) - 1)))
         self._format_shown()
         self._resize()
         self._cursor_moved()
 
-    def _keep_cells(self, key: str, cells: Sequence[Cell]) -> tuple[Cell, ...]:
-        kept = self._cells[key] = tuple(cells)
-        widths = self._widths
-        for i, cell in enumerate(kept[: len(widths)]):
-            width = _cell_width(cell)
-            if width > widths[i]:
-                widths[i] = width
-        return kept
-
     def _cells_of(self, key: str) -> tuple[Cell, ...]:
         cells = self._cells.get(key)
         if cells is None:
-            assert self._format is not None
-            cells = self._keep_cells(key, self._format(self._unformatted[key]))
+            cells = self._cells[key] = tuple(self._format(self._rows[key]))
+            widths = self._widths
+            for i, cell in enumerate(cells[: len(widths)]):
+                width = _cell_width(cell)
+                if width > widths[i]:
+                    widths[i] = width
         return cells
 
     def _format_shown(self) -> bool:
         """Format the rows on screen (all of them before the table has a size); True if a
         column grew."""
-        if not self._unformatted:
+        if not self._keys:
             return False
         before = list(self._widths)
         height = self.scrollable_content_region.height

@@ -35,17 +35,17 @@ from nettop.probes.socket_io import BODY, KEY, META, SLOTS, VALUE_SIZE, protocol
 _FAMILY = struct.calcsize("<16s16sHH")  # within the metadata: after laddr, raddr, lport, rport
 #: struct sock_key
 KEY_DTYPE = np.dtype({"names": ["socket", "tgid"], "formats": ["<u8", "<u4"], "offsets": [0, 8], "itemsize": KEY.size})
+_LANES = BODY.size // 4  # the body as 32-bit lanes
 #: struct sock_stats, with overlapping views: the body as 32-bit lanes (what is summed per
 #: process), the byte counts as the 64-bit words they are, the metadata whole and in parts
 _META_OFFSETS = {"family": _FAMILY, "protocol": _FAMILY + 2, "comm": META.size - 16}
 VALUE_DTYPE = np.dtype({
     "names": ["lanes", "rx", "tx", "meta", "family", "protocol", "comm"],
-    "formats": [("<u4", BODY.size // 4), "<u8", "<u8", f"V{META.size}", "<u2", "<u2", "S16"],
+    "formats": [("<u4", _LANES), "<u8", "<u8", f"V{META.size}", "<u2", "<u2", "S16"],
     "offsets": [0, 0, 8, BODY.size] + [BODY.size + _META_OFFSETS[k] for k in ("family", "protocol", "comm")],
     "itemsize": VALUE_SIZE,
 })
 _IP = (socket.AF_INET, socket.AF_INET6)
-_LANES = BODY.size // 4
 #: one TCP row's metadata (struct sock_stats after its body): what the host view groups by
 META_DTYPE = np.dtype({
     "names": ["raddr", "rport", "family", "comm"],
