@@ -20,7 +20,9 @@ needs_btf = pytest.mark.skipif(running_kernel_btf() is None, reason="no kernel B
 @pytest.mark.parametrize("source", ["raw_tracepoint", "tracepoint", "kprobe"])
 def test_bpf_text_per_source(source):
     text = bpf_text(source, max_sockets=1234)
-    assert "BPF_HASH(stats, struct sock_key, struct sock_stats, 1234)" in text
+    assert "#define MAX_SOCKETS 1234" in text
+    assert "BPF_F_TABLE(\"array\", u32, struct sock_slot, slots, 2 * MAX_SOCKETS, BPF_F_MMAPABLE)" in text
+    assert "BPF_HASH(stats," not in text
     btf = running_kernel_btf()
     assert f"#define OFF_SKC_V6_DADDR {btf.offsetof('sock_common', 'skc_v6_daddr')}" in text
     assert "offsetof(" not in text  # never through the installed headers when BTF exists
@@ -35,6 +37,12 @@ def test_bpf_text_per_source(source):
     else:
         assert "int on_recv_return(" in text and "TRACEPOINT_PROBE" not in text
         assert f"#define OFF_SOCKET_SK {btf.offsetof('socket', 'sk')}" in text
+
+
+def test_the_hash_layout_keeps_entries_in_one_drained_hash():
+    text = bpf_text("tracepoint", max_sockets=1234, layout="hash")
+    assert "BPF_HASH(stats, struct sock_key, struct sock_stats, MAX_SOCKETS)" in text and "#define MAX_SOCKETS 1234" in text
+    assert "slot_indexes" not in text and "BPF_F_MMAPABLE" not in text
 
 
 def test_bpf_text_without_btf_falls_back_to_header_offsets(monkeypatch):
@@ -262,6 +270,23 @@ def test_stats_layout_matches_the_c_struct():
     # bytes[2] u64, errors u32[2], hist u32[2*SLOTS], laddr/raddr 16, 4 x u16, comm 16
     assert socket_io.VALUE_SIZE == 16 + 8 + 4 * 2 * SLOTS + 32 + 8 + 16 == 336
     assert socket_io.BODY.size == 16 + 8 + 4 * 2 * SLOTS and socket_io.KEY.size == 16
+    assert socket_io.SLOT_SIZE == 336 + 16  # struct sock_slot: the value, then its key (8-byte aligned)
+
+
+def test_slots_decode_as_the_same_entries_drained_from_the_hash():
+    """A slot is an entry's value followed by its key: the same entries either way make the
+    same rows, process sums and owners (empty slots, family 0, are left out)."""
+    m = meta(socket.AF_INET, "10.0.0.1", "10.0.0.2", 80, 5555)
+    hist = [0] * (2 * SLOTS)
+    hist[3], hist[SLOTS + 9] = 2, 1
+    entries = [entry(7, rx=10, tx=600, hist=hist, meta=m, sk=0xA0), entry(8, rx=5, meta=m, sk=0xA8),
+               entry(9, rx=1, sk=0xB0)]  # the last one unwritten
+    drained, from_slots = SocketDecoder(), SocketDecoder()
+    expected = snapshots(entries, decoder=drained)
+    got = from_slots.slot_snapshots(b"".join(value + key for key, value in entries), "tracepoint", 0)
+    assert tuple(got["tcp"].connections) == tuple(expected["tcp"].connections) and len(expected["tcp"].connections) == 2
+    assert got["sizes"].processes == expected["sizes"].processes
+    assert from_slots.owners.sockets.tolist() == drained.owners.sockets.tolist() == [0xA0, 0xA8]
 
 
 @pytest.mark.parametrize("grouping", ["host", "process", "port"])

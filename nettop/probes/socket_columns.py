@@ -30,7 +30,7 @@ from nettop.model.sizes import IoSizes, ProcessSizes, SizesSnapshot
 from nettop.model.tcp import ConnectionGroup, ConnectionRows, Identity, TcpConnection, TcpSnapshot
 from nettop.probes.addresses import format_endpoint, kernel_text
 from nettop.probes.owners import OwnerColumns
-from nettop.probes.socket_io import BODY, KEY, META, SLOTS, VALUE_SIZE, protocol_name
+from nettop.probes.socket_io import BODY, KEY, META, SLOT_SIZE, SLOTS, VALUE_SIZE, protocol_name
 
 _FAMILY = struct.calcsize("<16s16sHH")  # within the metadata: after laddr, raddr, lport, rport
 #: struct sock_key
@@ -39,11 +39,18 @@ _LANES = BODY.size // 4  # the body as 32-bit lanes
 #: struct sock_stats, with overlapping views: the body as 32-bit lanes (what is summed per
 #: process), the byte counts as the 64-bit words they are, the metadata whole and in parts
 _META_OFFSETS = {"family": _FAMILY, "protocol": _FAMILY + 2, "comm": META.size - 16}
-VALUE_DTYPE = np.dtype({
+_VALUE_FIELDS = {
     "names": ["lanes", "rx", "tx", "meta", "family", "protocol", "comm"],
     "formats": [("<u4", _LANES), "<u8", "<u8", f"V{META.size}", "<u2", "<u2", "S16"],
     "offsets": [0, 0, 8, BODY.size] + [BODY.size + _META_OFFSETS[k] for k in ("family", "protocol", "comm")],
-    "itemsize": VALUE_SIZE,
+}
+VALUE_DTYPE = np.dtype({**_VALUE_FIELDS, "itemsize": VALUE_SIZE})
+#: struct sock_slot (the "slots" layout): the value, then its key's socket and tgid
+SLOT_DTYPE = np.dtype({
+    "names": _VALUE_FIELDS["names"] + ["socket", "tgid"],
+    "formats": _VALUE_FIELDS["formats"] + ["<u8", "<u4"],
+    "offsets": _VALUE_FIELDS["offsets"] + [VALUE_SIZE, VALUE_SIZE + 8],
+    "itemsize": SLOT_SIZE,
 })
 _IP = (socket.AF_INET, socket.AF_INET6)
 #: one TCP row's metadata (struct sock_stats after its body): what the host view groups by
@@ -191,7 +198,16 @@ class SocketDecoder:
         self.owners = OwnerColumns.of(())  # the last interval's sockets and their owners
 
     def snapshots(self, keys: bytes, values: bytes, count: int, source: str, dropped: int) -> dict[str, Any]:
-        entries, ids = np.frombuffer(values, VALUE_DTYPE, count), np.frombuffer(keys, KEY_DTYPE, count)
+        """From a drained hash: keys and values back to back."""
+        return self._snapshots(np.frombuffer(values, VALUE_DTYPE, count), np.frombuffer(keys, KEY_DTYPE, count),
+                               source, dropped)
+
+    def slot_snapshots(self, slots: bytes, source: str, dropped: int) -> dict[str, Any]:
+        """From an interval's slots (IntervalSlots.take()): each entry with its key."""
+        entries = np.frombuffer(slots, SLOT_DTYPE)
+        return self._snapshots(entries, entries, source, dropped)
+
+    def _snapshots(self, entries: np.ndarray, ids: np.ndarray, source: str, dropped: int) -> dict[str, Any]:
         written = entries["family"] != 0  # family 0: a CPU created the entry and has not written its metadata yet
         if not written.all():
             entries, ids = entries[written], ids[written]

@@ -21,10 +21,16 @@ kernel's BTF (never through the installed headers, which may be for another kern
 Overhead: one hash lookup and two atomic adds (bytes, one histogram slot) per send/recv
 syscall; the calls are the histogram's sum, not a third counter (that add cost ~25 ns of
 ~230 per event in bench/hook_cost.py here). 100-310 ns of BPF run time per call measured on
-loopback (docs/benchmarks.md). Map: one entry (336 bytes) per active (socket, pid) per
-interval, bounded by --max-sockets; entries that do not fit are counted as dropped. The poll
-reads the drain as numpy columns (nettop/probes/socket_columns.py): 16,384 entries in ~10-20
-ms on the development machine, after a ~15-20 ms drain (bench/NOTES.md).
+loopback (docs/benchmarks.md). Entries: one (336 bytes, and its 16-byte key) per active
+(socket, pid) per interval, bounded by --max-sockets; entries that do not fit are counted as
+dropped. Two layouts, best first:
+  slots   an mmap-able array of two halves that BPF fills in turn, a hash per half from key to
+          slot (Linux 5.12+: fetch-and-add, mmap-able arrays): the poll copies the half that
+          just ended from shared memory, ~2.5 ms of CPU for 16,384 entries with its cleaning
+          (nettop/probes/maps.py: IntervalSlots); twice the memory of the hash
+  hash    one hash drained with a batch lookup-and-delete, 9-14 ms for the same entries
+The poll reads the entries as numpy columns (nettop/probes/socket_columns.py): 16,384 in ~6
+ms on the development machine (bench/NOTES.md).
 
 Example (the TCP pane):
   PID    COMM     LADDR:LPORT        RADDR:RPORT        RX_KB  TX_KB
@@ -40,7 +46,7 @@ from typing import Any, Mapping
 from nettop.errors import ProbeUnavailable
 from nettop.probes.base import EventSource, Probe, kprobes, load_bpf, raw_tracepoints, tracepoints
 from nettop.probes.cbits import LOG2_SLOT_C
-from nettop.probes.maps import BatchDrainer
+from nettop.probes.maps import BatchDrainer, IntervalSlots
 from nettop.probes.layout import SOCK_ADDRESS_FIELDS, Field, offset_defines
 from nettop.probes.owners import SocketOwners
 
@@ -64,6 +70,8 @@ BODY = struct.Struct(f"<2Q2I{2 * SLOTS}I")  # bytes rx/tx, errors rx/tx, rx slot
 META = struct.Struct("<16s16sHHHH16s")  # laddr, raddr, lport, rport, family, protocol, comm
 VALUE_SIZE = BODY.size + META.size
 KEY = struct.Struct("<QI4x")  # struct sock_key: socket, tgid
+SLOT_SIZE = VALUE_SIZE + KEY.size  # struct sock_slot: the value, then its key
+LAYOUTS = ("slots", "hash")  # best first: see _SLOT_ENTRIES_C
 
 _COMMON_C = r"""
 #include <uapi/linux/ptrace.h>
@@ -71,6 +79,7 @@ _COMMON_C = r"""
 #include <uapi/asm-generic/errno-base.h>
 
 #define SLOTS %(slots)d
+#define MAX_SOCKETS %(max_sockets)d
 #define DIR_RX 0
 #define DIR_TX 1
 #ifndef AF_UNIX
@@ -98,15 +107,19 @@ struct sock_stats {
     char comm[16];
 };
 
-/* A shared hash with atomic adds, not a per-CPU one: a socket is rarely used on two CPUs at
- * once, and per-CPU copies would make every drain scale with the number of CPUs. */
-BPF_HASH(stats, struct sock_key, struct sock_stats, %(max_sockets)d);
-BPF_PERCPU_ARRAY(entry_template, struct sock_stats, 1);
 BPF_PERCPU_ARRAY(dropped, u64, 1);
 
-static __always_inline struct sock_stats *new_entry(struct sock_key *key, void *sk, int family, int protocol)
+static __always_inline void count_dropped(void)
 {
     int zero = 0;
+    u64 *lost = dropped.lookup(&zero);
+    if (lost)
+        (*lost)++;
+}
+
+/* An entry's metadata, written once when it is created. */
+static __always_inline void fill_entry(struct sock_stats *s, void *sk, int family, int protocol)
+{
 #ifdef OFF_SK_PROTOCOL
     if (family < 0) {  /* raw tracepoint, kprobe: read once per socket, not per call */
         u16 f = 0, p = 0;
@@ -116,51 +129,37 @@ static __always_inline struct sock_stats *new_entry(struct sock_key *key, void *
         protocol = p;
     }
 #endif
-    struct sock_stats *tpl = entry_template.lookup(&zero);
-    if (!tpl)
-        return 0;
-    __builtin_memset(tpl->laddr, 0, sizeof(tpl->laddr));
-    __builtin_memset(tpl->raddr, 0, sizeof(tpl->raddr));
-    tpl->lport = 0;
-    tpl->rport = 0;
-    tpl->family = family;
-    tpl->protocol = protocol;
-    bpf_get_current_comm(&tpl->comm, sizeof(tpl->comm));
+    __builtin_memset(s->laddr, 0, sizeof(s->laddr));
+    __builtin_memset(s->raddr, 0, sizeof(s->raddr));
+    s->lport = 0;
+    s->rport = 0;
+    s->protocol = protocol;
+    bpf_get_current_comm(&s->comm, sizeof(s->comm));
     if (family == AF_INET) {
-        bpf_probe_read_kernel(tpl->laddr, 4, sk + OFF_SKC_RCV_SADDR);
-        bpf_probe_read_kernel(tpl->raddr, 4, sk + OFF_SKC_DADDR);
+        bpf_probe_read_kernel(s->laddr, 4, sk + OFF_SKC_RCV_SADDR);
+        bpf_probe_read_kernel(s->raddr, 4, sk + OFF_SKC_DADDR);
     } else if (family == AF_INET6) {
-        bpf_probe_read_kernel(tpl->laddr, 16, sk + OFF_SKC_V6_RCV_SADDR);
-        bpf_probe_read_kernel(tpl->raddr, 16, sk + OFF_SKC_V6_DADDR);
+        bpf_probe_read_kernel(s->laddr, 16, sk + OFF_SKC_V6_RCV_SADDR);
+        bpf_probe_read_kernel(s->raddr, 16, sk + OFF_SKC_V6_DADDR);
     }
     if (family == AF_INET || family == AF_INET6) {
         u16 dport = 0;
-        bpf_probe_read_kernel(&tpl->lport, 2, sk + OFF_SKC_NUM);
+        bpf_probe_read_kernel(&s->lport, 2, sk + OFF_SKC_NUM);
         bpf_probe_read_kernel(&dport, 2, sk + OFF_SKC_DPORT);
-        tpl->rport = ntohs(dport);
+        s->rport = ntohs(dport);
     }
-    int err = stats.insert(key, tpl);
-    if (err && err != -EEXIST) {  /* -EEXIST: another CPU inserted it first, use theirs */
-        u64 *lost = dropped.lookup(&zero);
-        if (lost)
-            (*lost)++;
-        return 0;
-    }
-    return stats.lookup(key);
+    s->family = family;  /* last: userspace leaves out entries whose family is still 0 */
 }
-
-/* family and protocol -1: not known to the caller; new_entry() reads them from the socket. */
+%(entries)s
+/* family and protocol -1: not known to the caller; fill_entry() reads them from the socket. */
 static __always_inline void account(void *sk, int family, int protocol, int ret, int flags, const int dir)
 {
     if (dir == DIR_RX && (flags & MSG_PEEK))
         return;  /* peeked data is read again later: count it once, when consumed */
     struct sock_key key = {.sk = (u64)sk, .tgid = bpf_get_current_pid_tgid() >> 32};
-    struct sock_stats *s = stats.lookup(&key);
-    if (!s) {
-        s = new_entry(&key, sk, family, protocol);
-        if (!s)
-            return;
-    }
+    struct sock_stats *s = entry_of(&key, sk, family, protocol);
+    if (!s)
+        return;
     if (ret < 0) {
         __sync_fetch_and_add(&s->errors[dir], 1);
         return;
@@ -168,6 +167,97 @@ static __always_inline void account(void *sk, int family, int protocol, int ret,
     u32 slot = log2_slot(ret, SLOTS);
     __sync_fetch_and_add(&s->bytes[dir], ret);
     __sync_fetch_and_add(&s->hist[dir * SLOTS + slot], 1);
+}
+"""
+
+# Where each interval's entries live. "slots" where the kernel has mmap-able arrays and
+# atomic fetch-and-add (Linux 5.12+), read in place (nettop/probes/maps.py: IntervalSlots);
+# "hash" otherwise, drained with a batch lookup-and-delete.
+_HASH_ENTRIES_C = r"""
+/* A shared hash with atomic adds, not a per-CPU one: a socket is rarely used on two CPUs at
+ * once, and per-CPU copies would make every drain scale with the number of CPUs. */
+BPF_HASH(stats, struct sock_key, struct sock_stats, MAX_SOCKETS);
+BPF_PERCPU_ARRAY(entry_template, struct sock_stats, 1);
+
+static __always_inline struct sock_stats *entry_of(struct sock_key *key, void *sk, int family, int protocol)
+{
+    struct sock_stats *s = stats.lookup(key);
+    if (s)
+        return s;
+    int zero = 0;
+    struct sock_stats *tpl = entry_template.lookup(&zero);
+    if (!tpl)
+        return 0;
+    fill_entry(tpl, sk, family, protocol);
+    int err = stats.insert(key, tpl);
+    if (err && err != -EEXIST) {  /* -EEXIST: another CPU inserted it first, use theirs */
+        count_dropped();
+        return 0;
+    }
+    return stats.lookup(key);
+}
+"""
+
+_SLOT_ENTRIES_C = r"""
+#ifndef BPF_F_MMAPABLE
+#define BPF_F_MMAPABLE (1U << 10)
+#endif
+/* Two halves of slots, one written while userspace reads the other in place (mmap): an
+ * interval's entries are never copied out through the kernel. A hash per half says which
+ * slot is a (socket, process)'s; `epoch` says which half is being written. */
+struct sock_slot {
+    struct sock_stats stats;
+    struct sock_key key;
+};
+BPF_F_TABLE("array", u32, struct sock_slot, slots, 2 * MAX_SOCKETS, BPF_F_MMAPABLE);
+BPF_ARRAY(epoch, u32, 1);
+BPF_ARRAY(claimed, u64, 2);  /* slots handed out in each half this interval */
+BPF_HASH(slot_index, struct sock_key, u32, MAX_SOCKETS);  /* the template of each half's hash */
+BPF_ARRAY_OF_MAPS(slot_indexes, "slot_index", 2);
+
+static __always_inline struct sock_stats *entry_of(struct sock_key *key, void *sk, int family, int protocol)
+{
+    int zero = 0;
+    u32 *writing = epoch.lookup(&zero);
+    if (!writing)
+        return 0;
+    u32 half = *writing & 1;
+    void *index = slot_indexes.lookup(&half);
+    if (!index)
+        return 0;
+    u32 *found = bpf_map_lookup_elem(index, key);
+    struct sock_slot *s;
+    if (found) {
+        s = slots.lookup(found);
+        return s ? &s->stats : 0;
+    }
+    u64 *next = claimed.lookup(&half);
+    if (!next)
+        return 0;
+    u64 n = __sync_fetch_and_add(next, 1);
+    if (n >= MAX_SOCKETS) {
+        count_dropped();
+        return 0;
+    }
+    u32 i = half * MAX_SOCKETS + (u32)n;
+    int err = bpf_map_update_elem(index, key, &i, BPF_NOEXIST);
+    if (err) {
+        if (err != -EEXIST) {
+            count_dropped();
+            return 0;
+        }
+        /* another CPU claimed this (socket, process) first: use its slot, leave this one
+         * empty (family 0, skipped) */
+        found = bpf_map_lookup_elem(index, key);
+        s = found ? slots.lookup(found) : 0;
+        return s ? &s->stats : 0;
+    }
+    s = slots.lookup(&i);
+    if (!s)
+        return 0;
+    s->key = *key;
+    fill_entry(&s->stats, sk, family, protocol);
+    return &s->stats;
 }
 """
 
@@ -242,11 +332,13 @@ int on_recv_return(struct pt_regs *ctx) { return finish(ctx, DIR_RX); }
 KRETPROBE_MAXACTIVE = 4096
 
 
-def bpf_text(source: str, max_sockets: int = DEFAULT_MAX_SOCKETS, btf=None, send_function: str = "__sock_sendmsg") -> str:
-    """The complete C program for one event source (shown by `nettop --ebpf`)."""
+def bpf_text(source: str, max_sockets: int = DEFAULT_MAX_SOCKETS, btf=None, send_function: str = "__sock_sendmsg",
+             layout: str = "slots") -> str:
+    """The complete C program for one event source and entry layout (shown by `nettop --ebpf`)."""
     fields = SOCK_ADDRESS_FIELDS + (KPROBE_FIELDS if source in ("kprobe", "raw_tracepoint") else ())
     common = _COMMON_C % {
         "slots": SLOTS, "max_sockets": max_sockets, "offsets": offset_defines(fields, btf), "log2_slot": LOG2_SLOT_C,
+        "entries": {"slots": _SLOT_ENTRIES_C, "hash": _HASH_ENTRIES_C}[layout],
     }
     handlers = {"raw_tracepoint": _RAW_TRACEPOINT_C, "tracepoint": _TRACEPOINT_C}
     return common + (_KPROBE_C % {"send": send_function} if source == "kprobe" else handlers[source])
@@ -268,15 +360,19 @@ class SocketIoProbe(Probe):
         forced_source: str | None = None,
         max_sockets: int = DEFAULT_MAX_SOCKETS,
         owners: SocketOwners | None = None,
+        layout: str | None = None,
     ) -> None:
         super().__init__(forced_source)
         self.max_sockets = max_sockets
         self.owners = owners if owners is not None else SocketOwners()
+        self.layout = layout  # "slots" or "hash" (LAYOUTS); None: the best that loads
         self._decoder = None
+        self._slots: IntervalSlots | None = None
 
-    def program_text(self) -> str:
+    def program_text(self, layout: str | None = None) -> str:
         source = self.source or self.select()
-        return bpf_text(source.name, self.max_sockets, send_function=source.hooks[0].target)
+        return bpf_text(source.name, self.max_sockets, send_function=source.hooks[0].target,
+                        layout=layout or self.layout or LAYOUTS[0])
 
     def start(self) -> None:
         try:  # numpy: imported here, in the attach thread, off the first frame's path
@@ -284,20 +380,52 @@ class SocketIoProbe(Probe):
         except ImportError as exc:
             raise ProbeUnavailable(f"numpy is missing ({exc}): reinstall nettop with its dependencies") from exc
         self._decoder = SocketDecoder()
-        self._bpf = load_bpf(self.program_text())  # BCC auto-attaches tracepoint handlers
+        layouts = (self.layout,) if self.layout else LAYOUTS
+        for layout in layouts:
+            try:
+                self._load(layout)
+                break
+            except ProbeUnavailable:
+                self.close()
+                if layout == layouts[-1]:
+                    raise
+            except OSError as exc:  # mapping the slots, or creating a half's hash
+                self.close()
+                if layout == layouts[-1]:
+                    raise ProbeUnavailable(f"socket map: {exc.strerror or exc}") from exc
+            # before Linux 5.12 (no mmap-able arrays or fetch-and-add) the slots fail: the hash
+        self.layout = layout
+
+    def _load(self, layout: str) -> None:
+        self._bpf = load_bpf(self.program_text(layout))  # BCC auto-attaches tracepoint handlers
         if self.source is not None and self.source.name == "kprobe":
             send, recv = (h.target for h in self.source.hooks)
             hooks = ((send, "on_send_entry", "on_send_return"), (recv, "on_recv_entry", "on_recv_return"))
             for function, entry, ret in hooks:
                 self._bpf.attach_kprobe(event=function.encode(), fn_name=entry.encode())
                 self._bpf.attach_kretprobe(event=function.encode(), fn_name=ret.encode(), maxactive=KRETPROBE_MAXACTIVE)
-        self._drainer = BatchDrainer(self._bpf["stats"])
+        if layout == "slots":
+            bpf = self._bpf
+            self._slots = IntervalSlots(bpf["slots"], bpf["epoch"], bpf["claimed"], bpf["slot_indexes"], KEY.size,
+                                        self.max_sockets)
+        else:
+            self._drainer = BatchDrainer(self._bpf["stats"])
 
     def poll(self, interval: float) -> Mapping[str, Any]:
         assert self._bpf is not None and self.source is not None and self._decoder is not None
-        drained = self._drainer.drain()
-        snapshots = self._decoder.snapshots(
-            drained.keys, drained.values, drained.count, self.source.name, self.counter_delta("dropped")
-        )
+        source = self.source.name
+        if self._slots is not None:
+            taken = self._slots.take()
+            snapshots = self._decoder.slot_snapshots(taken, source, self.counter_delta("dropped"))
+        else:
+            drained = self._drainer.drain()
+            snapshots = self._decoder.snapshots(drained.keys, drained.values, drained.count, source,
+                                                self.counter_delta("dropped"))
         self.owners.note_all(self._decoder.owners)
         return snapshots
+
+    def close(self) -> None:
+        if self._slots is not None:
+            self._slots.close()
+            self._slots = None
+        super().close()
