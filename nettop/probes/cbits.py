@@ -44,3 +44,17 @@ static __always_inline void read_pair(void *base, u32 off_a, void *a, u32 size_a
     bpf_probe_read_kernel(b, size_b, base + off_b);
 }
 """
+
+DROPPED_C = r"""
+/* Events whose entry did not fit in a bounded map: a per-CPU counter never reset in the
+ * kernel, read as a delta each interval (Probe.counter_delta("dropped")). */
+BPF_PERCPU_ARRAY(dropped, u64, 1);
+
+static __always_inline void count_dropped(void)
+{
+    int zero = 0;
+    u64 *lost = dropped.lookup(&zero);
+    if (lost)
+        (*lost)++;
+}
+"""

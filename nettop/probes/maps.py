@@ -111,8 +111,9 @@ class IntervalSlots:
 
     The old half is then cleaned in a background thread, because the kernel returns from
     replacing an array-of-maps element only after every BPF program that could still be
-    running has finished (a synchronize_rcu(): 5-7 ms of waiting here idle, 10-45 under
-    load). After that, nothing writes the half: its hash is replaced by an empty one, its claimed slots
+    running has finished (a synchronize_rcu(): 5-7 ms of waiting here idle; under load, a
+    poll that waited for it took 20 ms p50 and 54 max of wall time for 9 of CPU). After
+    that, nothing writes the half: its hash is replaced by an empty one, its claimed slots
     are zeroed, its counter reset, and a late claim's key that reached the new hash is
     deleted, so no key points at a slot of a past interval. The next take() waits for the
     cleaning before it switches back (it has had an interval to finish).
@@ -121,21 +122,23 @@ class IntervalSlots:
     take() and its cleaning, where the batch lookup-and-delete of the same entries took
     9-14 (bench/NOTES.md)."""
 
-    def __init__(self, slots: Any, epoch: Any, claimed: Any, indexes: Any, key_size: int, capacity: int,
-                 lib: Any = None) -> None:
+    def __init__(self, slots: Any, epoch: Any, claimed: Any, indexes: Any, index_template: Any) -> None:
+        """The BCC tables of the program; each half's hash is made like `index_template`,
+        the hash its array of maps was declared with (the kernel refuses any other shape)."""
         import mmap
         from concurrent.futures import ThreadPoolExecutor
 
-        if lib is None:
-            from bcc.libbcc import lib
+        from bcc.libbcc import lib
+
         self._lib = lib
         self._lib.bcc_create_map.restype = ct.c_int
         self._lib.bcc_create_map.argtypes = [ct.c_int, ct.c_char_p, ct.c_int, ct.c_int, ct.c_int, ct.c_int]
         self._epoch, self._claimed, self._indexes = epoch, claimed, indexes
         self.slot_size = ct.sizeof(slots.Leaf)
-        self.key_size = key_size
-        self.capacity = capacity
-        length = 2 * capacity * self.slot_size
+        self.key_size = ct.sizeof(index_template.Key)
+        self._index_value_size = ct.sizeof(index_template.Leaf)
+        self.capacity = index_template.max_entries
+        length = slots.max_entries * self.slot_size  # both halves
         self._map = mmap.mmap(slots.map_fd, length + (-length % mmap.PAGESIZE), mmap.MAP_SHARED,
                               mmap.PROT_READ | mmap.PROT_WRITE)
         self._address = ct.addressof(ct.c_char.from_buffer(self._map))  # for memset; the export ends here
@@ -153,7 +156,8 @@ class IntervalSlots:
         self._cleaning: Any = None  # the Future of the last half's cleaning
 
     def _new_index(self) -> int:
-        fd = self._lib.bcc_create_map(BPF_MAP_TYPE_HASH, b"slot_index", self.key_size, 4, self.capacity, 0)
+        fd = self._lib.bcc_create_map(BPF_MAP_TYPE_HASH, b"slot_index", self.key_size, self._index_value_size,
+                                      self.capacity, 0)
         if fd < 0:
             raise OSError(-fd, f"creating a slot index map: {os.strerror(-fd)}")
         return fd

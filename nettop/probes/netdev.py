@@ -94,6 +94,7 @@ from nettop.model.histogram import Histogram
 from nettop.model.queues import DeviceLatency, QueuesSnapshot
 from nettop.model.sizes import DeviceSizes, IoSizes, SizesSnapshot
 from nettop.probes.base import EventSource, Probe, kprobes, load_bpf, raw_tracepoints, tracepoints
+from nettop.probes.cbits import DROPPED_C
 from nettop.probes.layout import Field, offset_defines
 from nettop.probes.maps import BatchDrainer
 from nettop.probes.timing import (
@@ -152,8 +153,7 @@ struct dev_entry {
 
 BPF_PERCPU_HASH(devices, u64, struct dev_entry, %(max_devices)d);
 BPF_PERCPU_ARRAY(entry_template, struct dev_entry, 1);
-BPF_PERCPU_ARRAY(dropped, u64, 1);
-
+%(dropped)s
 struct start {
     u64 ts;
     u64 dev;
@@ -196,9 +196,7 @@ static __always_inline struct dev_entry *device_entry(u64 dev)
     read_device(&tpl->tx, (void *)dev);
     tpl->hardware = is_hardware(dev);
     if (devices.update(&dev, tpl)) {
-        u64 *lost = dropped.lookup(&zero);
-        if (lost)
-            (*lost)++;
+        count_dropped();
         return 0;
     }
     return devices.lookup(&dev);
@@ -480,7 +478,7 @@ def bpf_text(
         raise ValueError(f"unknown source {source}")
     fields = DEVICE_FIELDS + PARENT_FIELDS + SKB_FIELDS + (SKB_LEN_FIELDS if source != "tracepoint" else ())
     text = types_c(offset_defines(fields, btf))
-    text += _COMMON_C % {"max_devices": max_devices, "max_inflight": max_inflight}
+    text += _COMMON_C % {"max_devices": max_devices, "max_inflight": max_inflight, "dropped": DROPPED_C}
     if source == "kprobe":
         return text + _SKB_DEV_LEN_C + _KPROBE_C
     if source == "raw_tracepoint":

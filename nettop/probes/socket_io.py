@@ -27,8 +27,9 @@ dropped. Two layouts, best first:
   slots   an mmap-able array of two halves that BPF fills in turn, a hash per half from key to
           slot (Linux 5.12+: fetch-and-add, mmap-able arrays): the poll copies the half that
           just ended from shared memory, ~2.5 ms of CPU for 16,384 entries with its cleaning
-          (nettop/probes/maps.py: IntervalSlots); twice the memory of the hash
-  hash    one hash drained with a batch lookup-and-delete, 9-14 ms for the same entries
+          (nettop/probes/maps.py: IntervalSlots); 15.1 MB of kernel memory at 16,384
+  hash    one hash drained with a batch lookup-and-delete, 9-14 ms for the same entries;
+          6.5 MB of kernel memory, and a 5.5 MB buffer in the process to drain it into
 The poll reads the entries as numpy columns (nettop/probes/socket_columns.py): 16,384 in ~6
 ms on the development machine (bench/NOTES.md).
 
@@ -45,7 +46,7 @@ from typing import Any, Mapping
 
 from nettop.errors import ProbeUnavailable
 from nettop.probes.base import EventSource, Probe, kprobes, load_bpf, raw_tracepoints, tracepoints
-from nettop.probes.cbits import LOG2_SLOT_C
+from nettop.probes.cbits import DROPPED_C, LOG2_SLOT_C
 from nettop.probes.maps import BatchDrainer, IntervalSlots
 from nettop.probes.layout import SOCK_ADDRESS_FIELDS, Field, offset_defines
 from nettop.probes.owners import SocketOwners
@@ -107,16 +108,7 @@ struct sock_stats {
     char comm[16];
 };
 
-BPF_PERCPU_ARRAY(dropped, u64, 1);
-
-static __always_inline void count_dropped(void)
-{
-    int zero = 0;
-    u64 *lost = dropped.lookup(&zero);
-    if (lost)
-        (*lost)++;
-}
-
+%(dropped)s
 /* An entry's metadata, written once when it is created. */
 static __always_inline void fill_entry(struct sock_stats *s, void *sk, int family, int protocol)
 {
@@ -338,6 +330,7 @@ def bpf_text(source: str, max_sockets: int = DEFAULT_MAX_SOCKETS, btf=None, send
     fields = SOCK_ADDRESS_FIELDS + (KPROBE_FIELDS if source in ("kprobe", "raw_tracepoint") else ())
     common = _COMMON_C % {
         "slots": SLOTS, "max_sockets": max_sockets, "offsets": offset_defines(fields, btf), "log2_slot": LOG2_SLOT_C,
+        "dropped": DROPPED_C,
         "entries": {"slots": _SLOT_ENTRIES_C, "hash": _HASH_ENTRIES_C}[layout],
     }
     handlers = {"raw_tracepoint": _RAW_TRACEPOINT_C, "tracepoint": _TRACEPOINT_C}
@@ -406,8 +399,7 @@ class SocketIoProbe(Probe):
                 self._bpf.attach_kretprobe(event=function.encode(), fn_name=ret.encode(), maxactive=KRETPROBE_MAXACTIVE)
         if layout == "slots":
             bpf = self._bpf
-            self._slots = IntervalSlots(bpf["slots"], bpf["epoch"], bpf["claimed"], bpf["slot_indexes"], KEY.size,
-                                        self.max_sockets)
+            self._slots = IntervalSlots(bpf["slots"], bpf["epoch"], bpf["claimed"], bpf["slot_indexes"], bpf["slot_index"])
         else:
             self._drainer = BatchDrainer(self._bpf["stats"])
 
