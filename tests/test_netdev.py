@@ -64,8 +64,9 @@ def test_raw_tracepoint_arguments_follow_tp_proto(monkeypatch):
     monkeypatch.setattr("nettop.probes.layout.running_kernel_btf", lambda: None)
     text = bpf_text("raw_tracepoint")
     body = lambda hook: text[text.index(f"RAW_TRACEPOINT_PROBE({hook})"):].split("\n}\n", 1)[0]
-    assert "start_xmit(skb, ctx->args[1], skb_packets(skb))" in body("net_dev_start_xmit")  # (skb, dev)
-    assert "xmit_done((void *)ctx->args[0], (u32)ctx->args[3], (int)ctx->args[1])" in body("net_dev_xmit")
+    assert "handed_to_driver(skb, ctx->args[1], len, packets)" in body("net_dev_start_xmit")  # (skb, dev)
+    xmit = body("net_dev_xmit")  # (skb, rc, dev, skb_len): only a refusal does work
+    assert "if ((int)ctx->args[1])" in xmit and "refused(ctx->args[2], (u32)ctx->args[3])" in xmit
     assert "consumed((void *)ctx->args[0])" in body("consume_skb")
     assert "account_skb((void *)ctx->args[0], STACK_RECV)" in body("netif_receive_skb")
     # skb->dev and skb->len in one read: each bpf_probe_read_kernel is paid per packet
@@ -79,9 +80,9 @@ def test_sources_best_first(monkeypatch):
 
 
 HANDLERS = {
-    "raw_tracepoint": ("RAW_TRACEPOINT_PROBE(net_dev_queue)", "RAW_TRACEPOINT_PROBE(net_dev_start_xmit)", "start_xmit("),
+    "raw_tracepoint": ("RAW_TRACEPOINT_PROBE(net_dev_queue)", "RAW_TRACEPOINT_PROBE(net_dev_start_xmit)", "handed_to_driver("),
     "tracepoint": ("TRACEPOINT_PROBE(net, net_dev_queue)", "TRACEPOINT_PROBE(net, net_dev_start_xmit)", "start_xmit("),
-    "kprobe": ("int kprobe____dev_queue_xmit(", "int kprobe__dev_hard_start_xmit(", "started("),
+    "kprobe": ("int kprobe____dev_queue_xmit(", "int kprobe__dev_hard_start_xmit(", "handed_to_driver("),
 }
 
 

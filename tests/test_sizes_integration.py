@@ -163,3 +163,51 @@ def test_device_sizes_agree_with_ip_link(host):
     # The same program's transmit part: every skb handed to the veth's driver, no GSO.
     (sent,) = [d for d in snapshots["queues"].devices if d.key == here.key]
     assert sent.packets == here.nic_send.count
+
+
+def link_tx(ifname: str) -> tuple[int, int]:
+    """(tx_packets, tx_dropped) as `ip -s link` reports them."""
+    cmd = ["ip", "-s", "-j", "link", "show", "dev", ifname]
+    stats = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)[0]["stats64"]
+    return stats["tx"]["packets"], stats["tx"]["dropped"]
+
+
+@pytest.mark.parametrize("source", ["raw_tracepoint", "tracepoint"])
+def test_sends_the_driver_refuses_are_errors_not_sizes(host, source):
+    """A veth refuses a frame its peer's MTU cannot take (veth_xmit returns NET_XMIT_DROP and
+    counts a tx drop). The raw source counts a send at net_dev_start_xmit and takes it back
+    at net_dev_xmit; the tracepoint source counts it only at net_dev_xmit. Both must show
+    refusals as errors, outside the histogram, as `ip -s link` counts them."""
+    host.run("ip", "link", "set", host.ns_if, "mtu", "1000")
+    probe = NetdevProbe(source)
+    probe.select()
+    probe.start()
+    try:
+        sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sender.sendto(b"warm-up", (host.ip, 9))
+        time.sleep(0.3)
+        probe.poll(1.0)
+        before = link_tx(host.host_if)
+        for _ in range(REFUSED):
+            sender.sendto(b"r" * 1200, (host.ip, 9))  # 1242 bytes on the wire: over the peer's MTU
+        for _ in range(ACCEPTED):
+            sender.sendto(b"a" * 500, (host.ip, 9))
+        time.sleep(0.3)
+        after = link_tx(host.host_if)
+        snapshots = probe.poll(1.0)
+    finally:
+        probe.close()
+    here = device(snapshots["sizes"], host.host_if)
+    sent, dropped = after[0] - before[0], after[1] - before[1]
+    assert dropped == REFUSED and here.nic_send.errors == REFUSED
+    assert bucket_count(here.nic_send, 1200 + ETH_IP_UDP) == 0
+    assert bucket_count(here.nic_send, 500 + ETH_IP_UDP) == ACCEPTED
+    assert bucket_count(here.stack_send, 1200 + ETH_IP_UDP) == REFUSED  # the stack did send them
+    assert 0 <= here.nic_send.count - sent <= 2, (here.nic_send, sent)  # a stray IPv6 packet, as above
+    assert 0 <= here.nic_send.bytes - ACCEPTED * (500 + ETH_IP_UDP) < 400  # the refused bytes taken back out
+    (queued,) = [d for d in snapshots["queues"].devices if d.key == here.key]
+    assert queued.packets == here.nic_send.count + REFUSED  # handed to the driver, whatever it answered
+
+
+REFUSED = 50
+ACCEPTED = 30

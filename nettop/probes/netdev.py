@@ -30,7 +30,8 @@ those whose skb was consumed within the interval.
 Kernel hooks, best first:
   raw_tracepoint  the six tracepoints below, attached raw: arguments from TP_PROTO (skb;
               net_dev_start_xmit also dev, net_dev_xmit rc, dev and length), skb->len and
-              GSO segments read at BTF offsets. Preferred because the kernel skips a perf
+              GSO segments read at BTF offsets; sends counted at net_dev_start_xmit, and
+              refused ones taken back at net_dev_xmit. Preferred because the kernel skips a perf
               tracepoint program whenever any other tracing program runs on that CPU (the
               per-CPU bpf_prog_active: receive and transmit completion in softirq on top of
               a socket probe), where a raw tracepoint program is guarded only against itself.
@@ -48,14 +49,18 @@ Kernel hooks, best first:
 
 Per event: receive points one read (skb->dev and skb->len together: read_pair, raw
 tracepoints and kprobes) and one per-CPU hash update; stack send that plus, once armed, an
-LRU lookup (and a store clearing a stale start); start_xmit three reads (the device's parent,
-skb head with end, gso size with segments), a per-CPU array push and, for hardware only, an
-LRU lookup and an in-place rewrite (an update only for an address not yet in the map); no
-device entry (its packets are counted at net_dev_xmit, which pops the array and updates
-the device entry once for both parts); consume_skb, once armed, one LRU lookup, which
-usually misses. A device's ifindex, namespace, name and parent are read once per device
-per interval, when its entry is created. Map: --max-devices entries per interval; packets
-of devices that do not fit are counted as dropped, in both panes. The tracepoints'
+LRU lookup (and a store clearing a stale start). Transmits, raw tracepoints and kprobes:
+start_xmit counts the send where the driver gets it: two reads (skb->len with head and end,
+then gso size with segments), one per-CPU hash update, whose entry also says whether the
+device is hardware, and for hardware only an LRU lookup and an in-place rewrite (an update
+only for an address not yet in the map); net_dev_xmit does nothing unless the driver
+refused the send (rc != 0, rare), which it takes back out of the sizes and counts as an
+error. Perf tracepoints, whose net_dev_xmit record names no device: start_xmit reads the
+device's parent too and pushes the skb and device on a per-CPU array, which net_dev_xmit
+pops to update the device entry. consume_skb, once armed, one LRU lookup, which usually
+misses. A device's ifindex, namespace, name and parent are read once per device per
+interval, when its entry is created. Map: --max-devices entries per interval; packets of
+devices that do not fit are counted as dropped, in both panes. The tracepoints'
 __data_loc `name` is never copied.
 
 Overhead: BPF run time per event (bench/hook_cost.py: 200,000 64-byte UDP datagrams to a
@@ -69,6 +74,9 @@ Timing hardware devices only (two runs of bench/overhead.py --observers nettop -
 rr64,writes64, before and after; medians of 3): net_dev_start_xmit 234 -> 188 ns and
 net_dev_queue 208 -> 179 ns (pinned 64-byte request/response on lo), consume_skb 273 -> 76 ns
 (64-byte writes on lo: nothing armed). The hook_cost.py figures above are from the first session.
+Counting a raw-tracepoint send at start_xmit, not net_dev_xmit (hook_cost.py, the code before
+and after in turn, three times, 2026-12-04): net_dev_xmit 134-137 -> 78-81 ns (its dispatch
+and a test of rc), net_dev_start_xmit 203-221 -> 214-222: a transmit 338-357 -> 292-303 ns.
 Each program also costs its dispatch, which bpf_stats does not count: one program per hook.
 
 Example (poll records for the root end of a test host's veth, after ten 1000-byte UDP
@@ -235,12 +243,10 @@ static __always_inline void account(void *skb, u32 len, const int point)
 
 /* An skb address is soon reused; its old start (never consumed: veth, drops) is then
  * rewritten in place, lock-free, where an update would take the LRU's lock. The skb is the
- * driver's now, so no other CPU consumes this key meanwhile. */
-static __always_inline void started(void *skb, u64 dev, u32 packets)
+ * driver's now, so no other CPU consumes this key meanwhile. Hardware devices only. */
+static __always_inline void start_timing(void *skb, u64 dev, u32 packets)
 {
     u64 key = (u64)skb;
-    if (!is_hardware(dev))
-        return;
     int zero = 0;
     u32 *on = armed.lookup(&zero);
     if (on && !*on)
@@ -254,6 +260,19 @@ static __always_inline void started(void *skb, u64 dev, u32 packets)
     }
     struct start st = {.ts = bpf_ktime_get_ns(), .dev = dev, .packets = packets};
     starts.update(&key, &st);
+}
+
+/* Raw tracepoints and kprobes: a send is counted as the driver gets it, where the device's
+ * entry also says whether to time it (no read of its parent per packet). */
+static __always_inline void handed_to_driver(void *skb, u64 dev, u32 len, u32 packets)
+{
+    struct dev_entry *e = device_entry(dev);
+    if (!e)
+        return;
+    e->tx.other += packets;
+    add_size(e, len, 0, NIC_SEND);
+    if (e->hardware)
+        start_timing(skb, dev, packets);
 }
 
 /* A new packet at an old address must not inherit a start: cleared, not deleted (a store,
@@ -288,11 +307,12 @@ static __always_inline void consumed(void *skb)
 
 _XMIT_C = r"""
 /*
- * net_dev_xmit fires after the driver took the skb: it may be freed, or (veth) already
- * handed to the peer with skb->dev rewritten. So the device is noted just before, at
- * net_dev_start_xmit on the same CPU, on a small stack because a virtual device's
- * transmit (bond, vlan) nests the transmit of the device below it. Every start_xmit is
- * pushed (a device of 0 too) so that every net_dev_xmit pops its own.
+ * Perf tracepoints only (their net_dev_xmit record has no device): net_dev_xmit fires after
+ * the driver took the skb: it may be freed, or (veth) already handed to the peer with
+ * skb->dev rewritten. So the device is noted just before, at net_dev_start_xmit on the same
+ * CPU, on a small stack because a virtual device's transmit (bond, vlan) nests the transmit
+ * of the device below it. Every start_xmit is pushed (a device of 0 too) so that every
+ * net_dev_xmit pops its own.
  */
 #define XMIT_DEPTH 4
 struct xmit_stack {
@@ -305,7 +325,8 @@ BPF_PERCPU_ARRAY(xmits, struct xmit_stack, 1);
 
 static __always_inline void start_xmit(void *skb, u64 dev, u32 packets)
 {
-    started(skb, dev, packets);
+    if (is_hardware(dev))
+        start_timing(skb, dev, packets);
     int zero = 0;
     struct xmit_stack *x = xmits.lookup(&zero);
     if (!x || x->depth >= XMIT_DEPTH) {
@@ -396,6 +417,51 @@ static __always_inline void account_skb(void *skb, const int point)
 }
 """
 
+_RAW_XMIT_C = r"""
+/* A transmit's length and packets in two reads: skb->len, end and head in one where they
+ * lie within READ_SPAN bytes (112, 188 and 192 on 6.18), then the GSO segments. The offsets
+ * are constants, so clang keeps one branch. */
+#define SKB_SPAN_LOW (OFF_SKB_LEN < OFF_SKB_END ? (OFF_SKB_LEN < OFF_SKB_HEAD ? OFF_SKB_LEN : OFF_SKB_HEAD) \
+                                                : (OFF_SKB_END < OFF_SKB_HEAD ? OFF_SKB_END : OFF_SKB_HEAD))
+#define SKB_SPAN_HIGH (OFF_SKB_LEN + 4 > OFF_SKB_END + 4 ? (OFF_SKB_LEN + 4 > OFF_SKB_HEAD + 8 ? OFF_SKB_LEN + 4 : OFF_SKB_HEAD + 8) \
+                                                     : (OFF_SKB_END + 4 > OFF_SKB_HEAD + 8 ? OFF_SKB_END + 4 : OFF_SKB_HEAD + 8))
+static __always_inline u32 skb_len_packets(void *skb, u32 *len)
+{
+    if (SKB_SPAN_HIGH - SKB_SPAN_LOW > READ_SPAN) {
+        bpf_probe_read_kernel(len, sizeof(*len), skb + OFF_SKB_LEN);
+        return skb_packets(skb);
+    }
+    u64 span[READ_SPAN / 8];
+    u64 head = 0;
+    u32 end = 0;
+    u16 gso_size = 0, gso_segs = 0;
+    if (bpf_probe_read_kernel(span, SKB_SPAN_HIGH - SKB_SPAN_LOW, skb + SKB_SPAN_LOW))
+        return 1;
+    __builtin_memcpy(len, (u8 *)span + (OFF_SKB_LEN - SKB_SPAN_LOW), sizeof(*len));
+    __builtin_memcpy(&end, (u8 *)span + (OFF_SKB_END - SKB_SPAN_LOW), sizeof(end));
+    __builtin_memcpy(&head, (u8 *)span + (OFF_SKB_HEAD - SKB_SPAN_LOW), sizeof(head));
+    read_pair((void *)(head + end), OFF_SHINFO_GSO_SIZE, &gso_size, 2, OFF_SHINFO_GSO_SEGS, &gso_segs, 2);
+    return gso_size && gso_segs ? gso_segs : 1;
+}
+
+/* The driver refused a send counted at net_dev_start_xmit (rc != NETDEV_TX_OK: busy, and
+ * the stack retries it, or dropped): taken back out of the sizes and counted as an error.
+ * Both events run on one CPU, one after the other, so the per-CPU entry still holds the
+ * send, unless a poll drained it in between: then nothing is taken back. */
+static __always_inline void refused(u64 dev, u32 len)
+{
+    struct dev_entry *e = device_entry(dev);
+    if (!e)
+        return;
+    u32 slot = log2_slot(len, SLOTS);
+    if (e->bytes[NIC_SEND] >= len && e->hist[NIC_SEND * SLOTS + slot]) {
+        e->bytes[NIC_SEND] -= len;
+        e->hist[NIC_SEND * SLOTS + slot]--;
+    }
+    e->errors[NIC_SEND]++;
+}
+"""
+
 _RAW_TRACEPOINT_C = r"""
 /* Arguments by TP_PROTO (include/trace/events/net.h, skb.h; the same in 6.1 and 6.18):
  * netif_receive_skb, net_dev_queue (skb); napi_gro_receive_entry (skb);
@@ -424,13 +490,17 @@ RAW_TRACEPOINT_PROBE(net_dev_queue)
 RAW_TRACEPOINT_PROBE(net_dev_start_xmit)
 {
     void *skb = (void *)ctx->args[0];
-    start_xmit(skb, ctx->args[1], skb_packets(skb));
+    u32 len = 0;
+    u32 packets = skb_len_packets(skb, &len);
+    handed_to_driver(skb, ctx->args[1], len, packets);
     return 0;
 }
 
+/* Only a refusal has work to do: every other send was counted at net_dev_start_xmit. */
 RAW_TRACEPOINT_PROBE(net_dev_xmit)
 {
-    xmit_done((void *)ctx->args[0], (u32)ctx->args[3], (int)ctx->args[1]);
+    if ((int)ctx->args[1])
+        refused(ctx->args[2], (u32)ctx->args[3]);
     return 0;
 }
 
@@ -456,13 +526,7 @@ int kprobe__dev_hard_start_xmit(struct pt_regs *ctx, void *skb)
 {
     u32 len = 0;
     u64 dev = skb_dev_len(skb, &len);
-    u32 packets = skb_packets(skb);
-    started(skb, dev, packets);
-    struct dev_entry *e = device_entry(dev);
-    if (e) {
-        e->tx.other += packets;
-        add_size(e, len, 0, NIC_SEND);
-    }
+    handed_to_driver(skb, dev, len, skb_packets(skb));
     return 0;
 }
 
@@ -482,7 +546,7 @@ def bpf_text(
     if source == "kprobe":
         return text + _SKB_DEV_LEN_C + _KPROBE_C
     if source == "raw_tracepoint":
-        return text + _SKB_DEV_LEN_C + _XMIT_C + _RAW_TRACEPOINT_C
+        return text + _SKB_DEV_LEN_C + _RAW_XMIT_C + _RAW_TRACEPOINT_C
     return text + _XMIT_C + _TRACEPOINT_C
 
 
