@@ -111,10 +111,18 @@ class LiveSource:
                 snapshots = probe.poll(interval)
             except Exception as exc:
                 self._set(probe, ProbeStatus(ProbeState.UNAVAILABLE, reason=f"poll failed: {exc}"))
+                self._detach(probe)  # its programs would go on costing every event the pane no longer shows
                 continue
             for key, snapshot in snapshots.items():
                 panes[key] = panes[key].merge(snapshot) if key in panes else snapshot
         return Frame(time=self._wall_clock(), interval=interval, panes=panes)
+
+    @staticmethod
+    def _detach(probe: Probe) -> None:
+        try:
+            probe.close()
+        except Exception:
+            pass  # the pane already says why it stopped; a second failure changes nothing
 
     def close(self) -> None:
         with self._lock:

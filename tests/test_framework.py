@@ -82,6 +82,28 @@ def test_one_unavailable_probe_leaves_the_others_live():
     assert good.closed == 1 and broken.closed == 0
 
 
+def test_a_probe_whose_poll_fails_is_detached_and_the_others_go_on():
+    class Failing(FakeProbe):
+        def poll(self, interval):
+            raise OSError("map gone")
+
+        def close(self):
+            super().close()
+            raise OSError("close failed too")
+
+    good = FakeProbe("good", ("tcp",), payload={"tcp": Part(1)})
+    failing = Failing("failing", ("queues",), payload={"queues": Part(2)})
+    source = LiveSource([good, failing])
+    source.start()
+    source.wait_attached(timeout=5)
+    assert source.poll().panes == {"tcp": good.payload["tcp"]}
+    assert failing.closed == 1  # detached at once, not at exit: its programs cost every event
+    assert source.statuses()["queues"].reason == "poll failed: map gone"
+    assert source.poll().panes == {"tcp": good.payload["tcp"]} and failing.closed == 1
+    source.close()
+    assert good.closed == 1 and failing.closed == 1
+
+
 def test_two_probes_feeding_one_pane_are_merged():
     a = FakeProbe("a", ("sizes",), payload={"sizes": Part("processes")})
     b = FakeProbe("b", ("sizes",), payload={"sizes": Part("devices")})
