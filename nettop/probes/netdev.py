@@ -75,8 +75,11 @@ rr64,writes64, before and after; medians of 3): net_dev_start_xmit 234 -> 188 ns
 net_dev_queue 208 -> 179 ns (pinned 64-byte request/response on lo), consume_skb 273 -> 76 ns
 (64-byte writes on lo: nothing armed). The hook_cost.py figures above are from the first session.
 Counting a raw-tracepoint send at start_xmit, not net_dev_xmit (hook_cost.py, the code before
-and after in turn, three times, 2026-12-04): net_dev_xmit 134-137 -> 78-81 ns (its dispatch
-and a test of rc), net_dev_start_xmit 203-221 -> 214-222: a transmit 338-357 -> 292-303 ns.
+and after in turn, three times, 2026-12-04, with each CPU describing the device in its own
+copy of the entry): net_dev_xmit 114-118 -> 69-71 ns (its dispatch and a test of rc),
+net_dev_start_xmit 182-187 -> 190-196, so a transmit 297-303 -> 259-267 ns; net_dev_queue
+162-168 -> 163-168 and netif_receive_skb 153-157 -> 155-162 (their entry's one more test);
+a packet through all five 681-695 -> 647-668 ns.
 Each program also costs its dispatch, which bpf_stats does not count: one program per hook.
 
 Example (poll records for the root end of a test host's veth, after ten 1000-byte UDP
@@ -139,7 +142,7 @@ SKB_LEN_FIELDS = (Field("OFF_SKB_LEN", "sk_buff", "len"),)
 PARENT_FIELDS = (Field("OFF_DEV_PARENT", "net_device", "dev.parent"),)
 
 # struct dev_entry after its leading struct lat_stats (timing.STATS): the sizes part, then
-# whether the device is hardware (transmits timed).
+# whether the device is hardware (transmits timed), and whether this CPU's copy says so yet.
 SIZES = struct.Struct(f"<4Q4I{4 * SLOTS}I")
 HARDWARE = struct.Struct("<I4x")
 ENTRY_SIZE = STATS.size + SIZES.size + HARDWARE.size  # 752: a multiple of 8, as per-CPU values must be
@@ -156,7 +159,7 @@ struct dev_entry {
     u32 errors[4];
     u32 hist[4 * SLOTS];  /* per point, SLOTS each: BCC's Python side cannot describe 2-D arrays */
     u32 hardware;         /* a bus device below it: its transmits are timed */
-    u32 pad;
+    u32 known;            /* this CPU's copy holds the identity and hardware flag */
 };
 
 BPF_PERCPU_HASH(devices, u64, struct dev_entry, %(max_devices)d);
@@ -190,19 +193,33 @@ static __always_inline int is_armed(void)
     return on && *on;
 }
 
+/* A BPF update of a per-CPU hash fills only the creating CPU's copy of the entry and zeroes
+ * the others', so another CPU finds the entry without the device's identity or hardware flag
+ * (and would never time its sends): each CPU describes the device in its own copy once. */
+static __always_inline void describe(struct dev_entry *e, u64 dev)
+{
+    read_device(&e->tx, (void *)dev);
+    e->hardware = is_hardware(dev);
+    e->known = 1;
+}
+
 /* Only the identity is ever written to the template, so only that part needs clearing. */
 static __always_inline struct dev_entry *device_entry(u64 dev)
 {
     struct dev_entry *e = devices.lookup(&dev);
-    if (e || !dev)
+    if (e) {
+        if (!e->known)
+            describe(e, dev);
         return e;
+    }
+    if (!dev)
+        return 0;
     int zero = 0;
     struct dev_entry *tpl = entry_template.lookup(&zero);
     if (!tpl)
         return 0;
     __builtin_memset(&tpl->tx, 0, sizeof(tpl->tx));
-    read_device(&tpl->tx, (void *)dev);
-    tpl->hardware = is_hardware(dev);
+    describe(tpl, dev);
     if (devices.update(&dev, tpl)) {
         count_dropped();
         return 0;
