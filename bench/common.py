@@ -116,6 +116,7 @@ def bpf_prog_runtime(ids: set[int]) -> dict[int, dict]:
     return {
         p["id"]: {
             "name": p.get("name", "?"),
+            "type": p.get("type", ""),
             "tag": p.get("tag", ""),
             "run_time_ns": p.get("run_time_ns", 0),
             "run_cnt": p.get("run_cnt", 0),
@@ -125,12 +126,19 @@ def bpf_prog_runtime(ids: set[int]) -> dict[int, dict]:
     }
 
 
-def program_label(name: str, tag: str, duplicated: bool) -> str:
+def program_label(name: str, tag: str, duplicated: bool, prog_type: str = "") -> str:
     """`net:net_dev_queue`, with the program's tag when two programs hook the same event
-    (the tag hashes the instructions, so it is the same from run to run)."""
+    (the tag hashes the instructions, so it is the same from run to run). BCC names a raw
+    tracepoint program by its event alone where that fits the kernel's 15 characters
+    (`net_dev_xmit`), so the program's type says it is raw."""
     match = re.fullmatch(r"tracepoint__(\w+?)__(\w+)", name)
     raw = re.fullmatch(r"raw_tracepoint__(\w+)", name)
-    label = f"{match.group(1)}:{match.group(2)}" if match else f"{raw.group(1)} (raw)" if raw else name
+    if match:
+        label = f"{match.group(1)}:{match.group(2)}"
+    elif raw or prog_type == "raw_tracepoint":
+        label = f"{raw.group(1) if raw else name} (raw)"
+    else:
+        label = name
     return f"{label} [{tag[:6]}]" if duplicated else label
 
 
@@ -143,7 +151,7 @@ def bpf_runtime_delta(before: dict[int, dict], after: dict[int, dict], seconds: 
         start = before.get(prog_id, {"run_time_ns": 0, "run_cnt": 0})
         ns, count = end["run_time_ns"] - start["run_time_ns"], end["run_cnt"] - start["run_cnt"]
         total_ns += ns
-        label = program_label(end["name"], end["tag"], names.count(end["name"]) > 1)
+        label = program_label(end["name"], end["tag"], names.count(end["name"]) > 1, end.get("type", ""))
         programs[label] = {"events_per_s": count / seconds, "ns_per_event": ns / count if count else None}
     return {"programs": programs, "cpu_seconds": total_ns / 1e9, "core_percent": 100 * total_ns / 1e9 / seconds}
 

@@ -28,6 +28,8 @@ def test_program_labels_name_the_event():
     assert common.program_label("tracepoint__sock__sock_send_length", "ab", False) == "sock:sock_send_length"
     assert common.program_label("raw_tracepoint__net_dev_xmit", "ab", False) == "net_dev_xmit (raw)"
     assert common.program_label("consume_skb", "abcdef99", True) == "consume_skb [abcdef]"
+    # BCC names a raw program by its event alone where that fits 15 characters: its type says raw
+    assert common.program_label("net_dev_xmit", "ab", False, "raw_tracepoint") == "net_dev_xmit (raw)"
 
 
 def test_percentile_is_nearest_rank():
