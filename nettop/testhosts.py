@@ -14,6 +14,7 @@ import subprocess
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Iterator
 
 
@@ -35,6 +36,14 @@ class TestHost:
 
     def run(self, *cmd: str, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
         return sh("ip", "netns", "exec", self.name, *cmd, check=check, **kwargs)
+
+    def pin_neighbours(self) -> None:
+        """Permanent IPv4 neighbour entries at both ends: the first datagram leaves at once,
+        with no ARP exchange to wait for or to count."""
+        host_mac = Path(f"/sys/class/net/{self.host_if}/address").read_text().strip()
+        ns_mac = self.run("cat", f"/sys/class/net/{self.ns_if}/address").stdout.strip()
+        sh("ip", "neigh", "replace", self.ip, "lladdr", ns_mac, "dev", self.host_if, "nud", "permanent")
+        self.run("ip", "neigh", "replace", self.host_ip, "lladdr", host_mac, "dev", self.ns_if, "nud", "permanent")
 
     def popen(self, *cmd: str, **kwargs) -> subprocess.Popen:
         kwargs.setdefault("stdout", subprocess.DEVNULL)

@@ -20,7 +20,9 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -102,6 +104,17 @@ def link_packets(ifname: str, netns: str | None = None) -> tuple[int, int]:
     return stats["rx"]["packets"], stats["tx"]["packets"]
 
 
+@contextmanager
+def live_netdev(source: str | None = None) -> Iterator[NetdevProbe]:
+    probe = NetdevProbe(source)
+    probe.select()
+    probe.start()
+    try:
+        yield probe
+    finally:
+        probe.close()
+
+
 def device(snapshot, ifname):
     found = [d for d in snapshot.devices if d.ifname == ifname]
     assert len(found) == 1, [d.ifname for d in snapshot.devices]
@@ -119,10 +132,7 @@ ETH_IP_UDP = 14 + 20 + 8  # the sender's skb holds the Ethernet header; the rece
 
 
 def test_device_sizes_agree_with_ip_link(host):
-    probe = NetdevProbe()
-    probe.select()
-    probe.start()
-    try:
+    with live_netdev() as probe:
         sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         sender.sendto(b"warm-up", (host.ip, 9))  # resolve ARP before the measured window
         time.sleep(0.3)
@@ -136,8 +146,6 @@ def test_device_sizes_agree_with_ip_link(host):
         ns_after = link_packets(host.ns_if, host.name)
         snapshots = probe.poll(1.0)
         snapshot = snapshots["sizes"]
-    finally:
-        probe.close()
     here = device(snapshot, host.host_if)
     there = device(snapshot, host.ns_if)
     assert here.netns != there.netns  # the namespace end is told apart from this one
@@ -180,24 +188,17 @@ def test_sends_the_driver_refuses_are_errors_not_sizes(host, source):
     at net_dev_xmit; the tracepoint source counts it only at net_dev_xmit. Both must show
     refusals as errors, outside the histogram, as `ip -s link` counts them."""
     host.run("ip", "link", "set", host.ns_if, "mtu", "1000")
-    probe = NetdevProbe(source)
-    probe.select()
-    probe.start()
-    try:
+    host.pin_neighbours()  # no ARP to wait for: a send and its transmit counters are synchronous
+    with live_netdev(source) as probe:
         sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        sender.sendto(b"warm-up", (host.ip, 9))
-        time.sleep(0.3)
         probe.poll(1.0)
         before = link_tx(host.host_if)
         for _ in range(REFUSED):
             sender.sendto(b"r" * 1200, (host.ip, 9))  # 1242 bytes on the wire: over the peer's MTU
         for _ in range(ACCEPTED):
             sender.sendto(b"a" * 500, (host.ip, 9))
-        time.sleep(0.3)
         after = link_tx(host.host_if)
         snapshots = probe.poll(1.0)
-    finally:
-        probe.close()
     here = device(snapshots["sizes"], host.host_if)
     sent, dropped = after[0] - before[0], after[1] - before[1]
     assert dropped == REFUSED and here.nic_send.errors == REFUSED
@@ -220,28 +221,22 @@ def test_every_cpus_copy_of_a_device_entry_names_its_device(host):
     zeroed. A CPU that finds the entry must describe the device in its own copy: the sends
     it counts are timed only if that copy says the device is hardware (the VM's NIC test
     timed 1,393 of 2,000 sends when only the creating CPU's copy said so)."""
-    probe = NetdevProbe()
-    probe.select()
-    probe.start()
+    host.pin_neighbours()  # no ARP: each send runs the send hooks on the sender's CPU, then and there
     cpus = sorted(os.sched_getaffinity(0))[:2]
     saved = os.sched_getaffinity(0)
-    try:
+    with live_netdev() as probe:
         sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        sender.sendto(b"warm-up", (host.ip, 9))
-        time.sleep(0.3)
         probe.poll(1.0)
-        for cpu in cpus:  # the send hooks run on the sender's CPU
-            os.sched_setaffinity(0, {cpu})
-            for _ in range(20):
-                sender.sendto(b"c" * 300, (host.ip, 9))
-        os.sched_setaffinity(0, saved)
-        time.sleep(0.3)
+        try:
+            for cpu in cpus:
+                os.sched_setaffinity(0, {cpu})
+                for _ in range(20):
+                    sender.sendto(b"c" * 300, (host.ip, 9))
+        finally:
+            os.sched_setaffinity(0, saved)
         copies = []
         for _, per_cpu in probe._bpf["devices"].items():
             copies += [(cpu, c) for cpu, c in enumerate(per_cpu) if c.bytes[1] and cpu in cpus]
-    finally:
-        os.sched_setaffinity(0, saved)
-        probe.close()
     ifindex = socket.if_nametoindex(host.host_if)
     ours = [(cpu, c) for cpu, c in copies if c.tx.ifindex == ifindex]
     assert {cpu for cpu, _ in ours} == set(cpus)  # both CPUs' copies name the veth

@@ -25,10 +25,12 @@ READ_PAIR_C = r"""
  * ~20 ns off net_dev_queue and netif_receive_skb in bench/hook_cost.py. The offsets are
  * constants, so clang keeps one branch and the verifier sees a constant size. */
 #define READ_SPAN 128
+#define SPAN_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define SPAN_MAX(a, b) ((a) > (b) ? (a) : (b))
 static __always_inline void read_pair(void *base, u32 off_a, void *a, u32 size_a, u32 off_b, void *b, u32 size_b)
 {
-    u32 low = off_a < off_b ? off_a : off_b;
-    u32 high = off_a + size_a > off_b + size_b ? off_a + size_a : off_b + size_b;
+    u32 low = SPAN_MIN(off_a, off_b);
+    u32 high = SPAN_MAX(off_a + size_a, off_b + size_b);
     if (high - low <= READ_SPAN) {
         u64 span[READ_SPAN / 8];
         if (bpf_probe_read_kernel(span, high - low, base + low)) {

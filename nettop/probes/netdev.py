@@ -203,7 +203,8 @@ static __always_inline void describe(struct dev_entry *e, u64 dev)
     e->known = 1;
 }
 
-/* Only the identity is ever written to the template, so only that part needs clearing. */
+/* Only the description (describe) is ever written to the template: the identity part is
+ * cleared, the flags are rewritten. */
 static __always_inline struct dev_entry *device_entry(u64 dev)
 {
     struct dev_entry *e = devices.lookup(&dev);
@@ -438,10 +439,8 @@ _RAW_XMIT_C = r"""
 /* A transmit's length and packets in two reads: skb->len, end and head in one where they
  * lie within READ_SPAN bytes (112, 188 and 192 on 6.18), then the GSO segments. The offsets
  * are constants, so clang keeps one branch. */
-#define SKB_SPAN_LOW (OFF_SKB_LEN < OFF_SKB_END ? (OFF_SKB_LEN < OFF_SKB_HEAD ? OFF_SKB_LEN : OFF_SKB_HEAD) \
-                                                : (OFF_SKB_END < OFF_SKB_HEAD ? OFF_SKB_END : OFF_SKB_HEAD))
-#define SKB_SPAN_HIGH (OFF_SKB_LEN + 4 > OFF_SKB_END + 4 ? (OFF_SKB_LEN + 4 > OFF_SKB_HEAD + 8 ? OFF_SKB_LEN + 4 : OFF_SKB_HEAD + 8) \
-                                                     : (OFF_SKB_END + 4 > OFF_SKB_HEAD + 8 ? OFF_SKB_END + 4 : OFF_SKB_HEAD + 8))
+#define SKB_SPAN_LOW SPAN_MIN(OFF_SKB_LEN, SPAN_MIN(OFF_SKB_END, OFF_SKB_HEAD))
+#define SKB_SPAN_HIGH SPAN_MAX(OFF_SKB_LEN + 4, SPAN_MAX(OFF_SKB_END + 4, OFF_SKB_HEAD + 8))
 static __always_inline u32 skb_len_packets(void *skb, u32 *len)
 {
     if (SKB_SPAN_HIGH - SKB_SPAN_LOW > READ_SPAN) {
@@ -451,14 +450,12 @@ static __always_inline u32 skb_len_packets(void *skb, u32 *len)
     u64 span[READ_SPAN / 8];
     u64 head = 0;
     u32 end = 0;
-    u16 gso_size = 0, gso_segs = 0;
     if (bpf_probe_read_kernel(span, SKB_SPAN_HIGH - SKB_SPAN_LOW, skb + SKB_SPAN_LOW))
         return 1;
     __builtin_memcpy(len, (u8 *)span + (OFF_SKB_LEN - SKB_SPAN_LOW), sizeof(*len));
     __builtin_memcpy(&end, (u8 *)span + (OFF_SKB_END - SKB_SPAN_LOW), sizeof(end));
     __builtin_memcpy(&head, (u8 *)span + (OFF_SKB_HEAD - SKB_SPAN_LOW), sizeof(head));
-    read_pair((void *)(head + end), OFF_SHINFO_GSO_SIZE, &gso_size, 2, OFF_SHINFO_GSO_SEGS, &gso_segs, 2);
-    return gso_size && gso_segs ? gso_segs : 1;
+    return shinfo_packets(head, end);
 }
 
 /* The driver refused a send counted at net_dev_start_xmit (rc != NETDEV_TX_OK: busy, and

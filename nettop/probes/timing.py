@@ -86,15 +86,20 @@ static __always_inline void add_sample(struct lat_stats *s, u64 delta_ns, u32 pa
 }
 
 /* Packets as tc counts them: a GSO skb counts once per segment. Assumes a 64-bit kernel,
- * where sk_buff.end is an offset from head. */
+ * where sk_buff.end is an offset from head (the shared info lies at head + end). */
+static __always_inline u32 shinfo_packets(u64 head, u32 end)
+{
+    u16 gso_size = 0, gso_segs = 0;
+    read_pair((void *)(head + end), OFF_SHINFO_GSO_SIZE, &gso_size, 2, OFF_SHINFO_GSO_SEGS, &gso_segs, 2);
+    return gso_size && gso_segs ? gso_segs : 1;
+}
+
 static __always_inline u32 skb_packets(void *skb)
 {
     u64 head = 0;
     u32 end = 0;
-    u16 gso_size = 0, gso_segs = 0;
     read_pair(skb, OFF_SKB_HEAD, &head, sizeof(head), OFF_SKB_END, &end, sizeof(end));
-    read_pair((void *)(head + end), OFF_SHINFO_GSO_SIZE, &gso_size, 2, OFF_SHINFO_GSO_SEGS, &gso_segs, 2);
-    return gso_size && gso_segs ? gso_segs : 1;
+    return shinfo_packets(head, end);
 }
 """
 
