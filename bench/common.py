@@ -130,13 +130,19 @@ def program_label(name: str, tag: str, duplicated: bool, prog_type: str = "") ->
     """`net:net_dev_queue`, with the program's tag when two programs hook the same event
     (the tag hashes the instructions, so it is the same from run to run). BCC names a raw
     tracepoint program by its event alone where that fits the kernel's 15 characters
-    (`net_dev_xmit`), so the program's type says it is raw."""
+    (`net_dev_xmit`), so the program's type says it is raw. A BTF-typed tracepoint program
+    (type tracing) is named by nettop with its event cut to 15 characters."""
     match = re.fullmatch(r"tracepoint__(\w+?)__(\w+)", name)
     raw = re.fullmatch(r"raw_tracepoint__(\w+)", name)
     if match:
         label = f"{match.group(1)}:{match.group(2)}"
     elif raw or prog_type == "raw_tracepoint":
         label = f"{raw.group(1) if raw else name} (raw)"
+    elif prog_type == "tracing":
+        from nettop.probes.netdev import TP_BTF
+
+        events = [hook.target.split(":", 1)[1] for hook in TP_BTF.hooks]
+        label = f"{next((e for e in events if e.startswith(name)), name)} (tp_btf)"
     else:
         label = name
     return f"{label} [{tag[:6]}]" if duplicated else label

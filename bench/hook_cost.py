@@ -41,16 +41,16 @@ def hook_programs(bpf) -> dict[str, int]:
     return ids
 
 
-def load(spec: str):
+def load(spec: str, source: str | None):
     module, cls = spec.split(":")
-    probe = getattr(importlib.import_module(module), cls)()
+    probe = getattr(importlib.import_module(module), cls)(source)
     probe.select()
     probe.start()
     return probe
 
 
-def measure(specs: list[str], datagrams: int, size: int) -> dict[str, dict]:
-    probes = [load(spec) for spec in specs]
+def measure(specs: list[str], datagrams: int, size: int, source: str | None = None) -> dict[str, dict]:
+    probes = [load(spec, source) for spec in specs]
     try:
         hooks: dict[str, list[int]] = {}
         for probe in probes:
@@ -88,8 +88,9 @@ def main() -> None:
     parser.add_argument("--datagrams", type=int, default=200_000)
     parser.add_argument("--size", type=int, default=64, help="UDP payload bytes")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--source", help="the event source to force (tp_btf, raw_tracepoint, ...): the best one if not given")
     args = parser.parse_args()
-    runs = [measure(args.probes.split(","), args.datagrams, args.size) for _ in range(args.runs)]
+    runs = [measure(args.probes.split(","), args.datagrams, args.size, args.source) for _ in range(args.runs)]
     for hook in runs[0]:
         values = sorted(r[hook]["ns_per_event"] for r in runs if r[hook]["ns_per_event"] is not None)
         median = values[len(values) // 2] if values else None

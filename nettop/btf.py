@@ -87,6 +87,7 @@ class Btf:
         self._strings = strings
         self._composites = composites
         self._members: dict[int, tuple[_Member, ...]] = {}
+        self._typedefs: dict[str, int] | None = None
 
     @classmethod
     def load(cls, path: str = VMLINUX_BTF) -> Btf:
@@ -170,6 +171,16 @@ class Btf:
     def has_struct(self, name: str) -> bool:
         """True if a named struct or union called ``name`` exists."""
         return name in self._composites
+
+    def typedef_id(self, name: str) -> int | None:
+        """Type id of the typedef called ``name`` (a BTF-typed tracepoint attaches by the id
+        of its btf_trace_<event>); scanned once, on first use."""
+        if self._typedefs is None:
+            self._typedefs = {}
+            for type_id in range(1, len(self._starts)):
+                if self._kind(type_id) == _TYPEDEF:
+                    self._typedefs.setdefault(self._name(type_id), type_id)
+        return self._typedefs.get(name)
 
     def struct_size(self, name: str) -> int:
         return self._words[self._starts[self._composite_id(name)] + 2]

@@ -42,27 +42,42 @@ def positive_int(text: str) -> int:
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
+def common_options(defaults: bool) -> argparse.ArgumentParser:
+    """The options nettop and its probe-running commands share. A command's copy has no
+    defaults, so an option given before the command (`nettop -i 5 record ...`) is kept, not
+    overwritten by the command's default."""
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("-i", "--interval", type=positive_float, default=1.0, help="seconds per interval (default 1)")
+
+    def default(value):
+        return value if defaults else argparse.SUPPRESS
+
     common.add_argument(
-        "--max-sockets", type=positive_int, default=16384, help="kernel map bound for active sockets per interval"
+        "-i", "--interval", type=positive_float, default=default(1.0), help="seconds per interval (default 1)"
+    )
+    common.add_argument(
+        "--max-sockets", type=positive_int, default=default(16384), help="kernel map bound for active sockets per interval"
     )
     common.add_argument(
         "--source",
-        choices=("raw_tracepoint", "tracepoint", "kprobe"),
+        choices=("tp_btf", "raw_tracepoint", "tracepoint", "kprobe"),
+        default=default(None),
         help="force every probe onto one event source (to test fallbacks); probes without it are unavailable",
     )
     common.add_argument(
         "--probes",
         metavar="NAME,...",
+        default=default(None),
         help="attach only these probes (names as `doctor` shows them): less overhead on a busy server, quicker start",
     )
+    return common
 
+
+def build_parser() -> argparse.ArgumentParser:
+    common = common_options(defaults=False)
     parser = argparse.ArgumentParser(
         prog="nettop",
         description="A top-style live network dashboard for Linux, built on BPF.",
-        parents=[common],
+        parents=[common_options(defaults=True)],
     )
     parser.add_argument("--version", action="version", version=f"nettop {__version__}")
     parser.add_argument("--record", metavar="FILE", help="also record every interval to FILE (JSON lines; .gz compresses)")

@@ -122,3 +122,15 @@ def tracefs_problem() -> str | None:
 
 def btf_available() -> bool:
     return Path("/sys/kernel/btf/vmlinux").exists()
+
+
+def btf_typedef_exists(name: str) -> bool:
+    """Whether the running kernel's BTF has a typedef `name` (btf_trace_<event>: its
+    tracepoint can be attached BTF-typed)."""
+    from nettop.btf import BtfError, running_kernel_btf
+
+    try:
+        btf = running_kernel_btf()
+        return btf is not None and btf.typedef_id(name) is not None
+    except BtfError:
+        return False

@@ -30,6 +30,9 @@ def test_program_labels_name_the_event():
     assert common.program_label("consume_skb", "abcdef99", True) == "consume_skb [abcdef]"
     # BCC names a raw program by its event alone where that fits 15 characters: its type says raw
     assert common.program_label("net_dev_xmit", "ab", False, "raw_tracepoint") == "net_dev_xmit (raw)"
+    # a BTF-typed program's name is its event cut to the kernel's 15 characters
+    assert common.program_label("net_dev_start_x", "ab", False, "tracing") == "net_dev_start_xmit (tp_btf)"
+    assert common.program_label("net_dev_queue", "ab", False, "tracing") == "net_dev_queue (tp_btf)"
 
 
 def test_percentile_is_nearest_rank():

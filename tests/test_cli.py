@@ -103,3 +103,21 @@ def test_ebpf_flag_prints_the_programs():
 def test_unknown_probe_names_are_listed():
     result = nettop("record", "--duration", "1", "--output", "/dev/null", "--probes", "socket_io,nope")
     assert_one_line_error(result, 1, "no probe named nope", "socket_io, netdev")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["-i", "5", "--source", "kprobe", "--probes", "netdev", "record", "--duration", "1", "-o", "-"],
+        ["record", "-i", "5", "--source", "kprobe", "--probes", "netdev", "--duration", "1", "-o", "-"],
+    ],
+)
+def test_shared_options_count_before_or_after_the_command(argv):
+    """argparse lets a subcommand's defaults overwrite what was given before it: `nettop -i 5
+    record` recorded at 1 s until the command's copy of the options had no defaults."""
+    from nettop.cli import build_parser
+
+    args = build_parser().parse_args(argv)
+    assert (args.interval, args.source, args.probes, args.max_sockets) == (5.0, "kprobe", "netdev", 16384)
+    defaults = build_parser().parse_args(["record", "--duration", "1", "-o", "-"])
+    assert (defaults.interval, defaults.source, defaults.probes) == (1.0, None, None)

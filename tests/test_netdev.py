@@ -18,6 +18,7 @@ from nettop.probes.netdev import (
     RAW_TRACEPOINT,
     SIZES,
     SLOTS,
+    TP_BTF,
     TRACEPOINT,
     NetdevProbe,
     bpf_text,
@@ -29,15 +30,16 @@ from nettop.probes.timing import STATS
 needs_btf = pytest.mark.skipif(running_kernel_btf() is None, reason="no kernel BTF")
 
 
-def functions(text: str) -> tuple[set[str], set[str], set[str]]:
-    """(tracepoints, raw tracepoints, kprobed functions) the text attaches to."""
+def functions(text: str) -> tuple[set[str], set[str], set[str], set[str]]:
+    """(tracepoints, raw tracepoints, kprobed functions, BTF-typed tracepoints) the text attaches to."""
     traced = {f"{g}:{e}" for g, e in re.findall(r"(?<!RAW_)TRACEPOINT_PROBE\((\w+), (\w+)\)", text)}
     raw = set(re.findall(r"RAW_TRACEPOINT_PROBE\((\w+)\)", text))
-    return traced, raw, set(re.findall(r"int kprobe__(\w+)\(", text))
+    typed = set(re.findall(r"^TP_BTF_PROBE\((\w+)\)", text, flags=re.MULTILINE))
+    return traced, raw, set(re.findall(r"int kprobe__(\w+)\(", text)), typed
 
 
 @needs_btf
-@pytest.mark.parametrize("source", ["raw_tracepoint", "tracepoint", "kprobe"])
+@pytest.mark.parametrize("source", ["tp_btf", "raw_tracepoint", "tracepoint", "kprobe"])
 def test_bpf_text_per_source(source):
     text = bpf_text(source, max_devices=77, max_inflight=99)
     btf = running_kernel_btf()
@@ -47,16 +49,21 @@ def test_bpf_text_per_source(source):
     assert f"#define OFF_NET_NS_INUM {btf.offsetof('net', 'ns.inum')}" in text
     code = re.sub(r"/\*.*?\*/", "", text, flags=re.DOTALL)
     assert not re.search(r"\b(skb|dev|net)->", code)  # kernel structs only through BTF offsets
-    traced, raw, kprobed = functions(text)
+    traced, raw, kprobed, typed = functions(text)
     if source == "tracepoint":
-        assert traced == {h.target for h in TRACEPOINT.hooks} and not raw and not kprobed
+        assert traced == {h.target for h in TRACEPOINT.hooks} and not raw and not kprobed and not typed
         assert "OFF_SKB_LEN" not in text
+    elif source == "tp_btf":
+        assert typed == {h.target.split(":")[1] for h in TP_BTF.hooks} and not traced and not raw and not kprobed
+        # fields of the typed skb are loads; the only helper read per transmit is the GSO one
+        assert "SKB_FIELD(skb, OFF_SKB_DEV, u64), SKB_FIELD(skb, OFF_SKB_LEN, u32)" in text
+        assert "skb_dev_len(" not in text and "SKB_SPAN_LOW" not in text and "ctx->args" not in text
     elif source == "raw_tracepoint":
-        assert raw == {h.target.split(":")[1] for h in RAW_TRACEPOINT.hooks} and not traced and not kprobed
+        assert raw == {h.target.split(":")[1] for h in RAW_TRACEPOINT.hooks} and not traced and not kprobed and not typed
         assert "args->" not in text  # no tracepoint record: TP_PROTO arguments and BTF offsets only
         assert f"#define OFF_SKB_LEN {btf.offsetof('sk_buff', 'len')}" in text
     else:
-        assert kprobed == {h.target for h in KPROBE.hooks} and not traced and not raw
+        assert kprobed == {h.target for h in KPROBE.hooks} and not traced and not raw and not typed
         assert f"#define OFF_SKB_LEN {btf.offsetof('sk_buff', 'len')}" in text
 
 
@@ -75,18 +82,34 @@ def test_raw_tracepoint_arguments_follow_tp_proto(monkeypatch):
 
 def test_sources_best_first(monkeypatch):
     monkeypatch.setattr("nettop.kernel.tracepoint_exists", lambda c, e: True)
-    assert NetdevProbe().select().name == "raw_tracepoint"
+    monkeypatch.setattr("nettop.kernel.btf_typedef_exists", lambda name: True)
+    assert NetdevProbe().select().name == "tp_btf"
     assert NetdevProbe("tracepoint").select().name == "tracepoint"
+    monkeypatch.setattr("nettop.kernel.btf_typedef_exists", lambda name: name != "btf_trace_net_dev_xmit")
+    assert NetdevProbe().select().name == "raw_tracepoint"  # one event not typed: none is
+
+
+def test_btf_typed_handlers_are_the_raw_ones_on_a_u64_array(monkeypatch):
+    """The same handlers, so the two sources cannot drift apart; but ctx declared as the u64
+    array it is, since BCC turns loads through pointers from ctx->args into helper reads."""
+    monkeypatch.setattr("nettop.probes.layout.running_kernel_btf", lambda: None)
+    raw, typed = bpf_text("raw_tracepoint"), bpf_text("tp_btf")
+    handlers = lambda text, head: text[text.index(f"{head}(netif_receive_skb)"):]
+    assert handlers(typed, "TP_BTF_PROBE") == handlers(raw, "RAW_TRACEPOINT_PROBE").replace(
+        "RAW_TRACEPOINT_PROBE(", "TP_BTF_PROBE("
+    ).replace("ctx->args[", "ctx[")
+    assert "#define TP_BTF_PROBE(event) int tp_btf__##event(u64 *ctx)" in typed
 
 
 HANDLERS = {
+    "tp_btf": ("TP_BTF_PROBE(net_dev_queue)", "TP_BTF_PROBE(net_dev_start_xmit)", "handed_to_driver("),
     "raw_tracepoint": ("RAW_TRACEPOINT_PROBE(net_dev_queue)", "RAW_TRACEPOINT_PROBE(net_dev_start_xmit)", "handed_to_driver("),
     "tracepoint": ("TRACEPOINT_PROBE(net, net_dev_queue)", "TRACEPOINT_PROBE(net, net_dev_start_xmit)", "start_xmit("),
     "kprobe": ("int kprobe____dev_queue_xmit(", "int kprobe__dev_hard_start_xmit(", "handed_to_driver("),
 }
 
 
-@pytest.mark.parametrize("source", ["raw_tracepoint", "tracepoint", "kprobe"])
+@pytest.mark.parametrize("source", ["tp_btf", "raw_tracepoint", "tracepoint", "kprobe"])
 def test_one_handler_per_hook_does_both_jobs(source, monkeypatch):
     """The shared hooks: sizes and transmit latency in the same function, no second program."""
     monkeypatch.setattr("nettop.probes.layout.running_kernel_btf", lambda: None)

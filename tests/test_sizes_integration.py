@@ -131,8 +131,9 @@ PAYLOAD = 1000
 ETH_IP_UDP = 14 + 20 + 8  # the sender's skb holds the Ethernet header; the receiver's does not
 
 
-def test_device_sizes_agree_with_ip_link(host):
-    with live_netdev() as probe:
+@pytest.mark.parametrize("source", ["tp_btf", "raw_tracepoint"])
+def test_device_sizes_agree_with_ip_link(host, source):
+    with live_netdev(source) as probe:
         sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         sender.sendto(b"warm-up", (host.ip, 9))  # resolve ARP before the measured window
         time.sleep(0.3)
@@ -181,11 +182,11 @@ def link_tx(ifname: str) -> tuple[int, int]:
     return stats["tx"]["packets"], stats["tx"]["dropped"]
 
 
-@pytest.mark.parametrize("source", ["raw_tracepoint", "tracepoint"])
+@pytest.mark.parametrize("source", ["tp_btf", "raw_tracepoint", "tracepoint"])
 def test_sends_the_driver_refuses_are_errors_not_sizes(host, source):
     """A veth refuses a frame its peer's MTU cannot take (veth_xmit returns NET_XMIT_DROP and
-    counts a tx drop). The raw source counts a send at net_dev_start_xmit and takes it back
-    at net_dev_xmit; the tracepoint source counts it only at net_dev_xmit. Both must show
+    counts a tx drop). The raw and BTF-typed sources count a send at net_dev_start_xmit and
+    take it back at net_dev_xmit; the tracepoint source counts it only at net_dev_xmit. Both must show
     refusals as errors, outside the histogram, as `ip -s link` counts them."""
     host.run("ip", "link", "set", host.ns_if, "mtu", "1000")
     host.pin_neighbours()  # no ARP to wait for: a send and its transmit counters are synchronous

@@ -5,6 +5,7 @@ from __future__ import annotations
 import abc
 import ctypes
 import enum
+import os
 import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
@@ -17,7 +18,8 @@ from nettop.errors import ProbeUnavailable
 class Hook:
     """One kernel attach point: ("tracepoint", "sock:sock_send_length") or ("kprobe", "sock_sendmsg").
 
-    A raw tracepoint ("raw_tracepoint", "qdisc:qdisc_enqueue") exists where the tracepoint does."""
+    A raw tracepoint ("raw_tracepoint", "qdisc:qdisc_enqueue") exists where the tracepoint does;
+    a BTF-typed one ("tp_btf") where the kernel's BTF also types its arguments (btf_tracepoints)."""
 
     kind: str
     target: str
@@ -26,6 +28,9 @@ class Hook:
         if self.kind in ("tracepoint", "raw_tracepoint"):
             category, event = self.target.split(":", 1)
             return kernel.tracepoint_exists(category, event)
+        if self.kind == "tp_btf":
+            category, event = self.target.split(":", 1)
+            return kernel.tracepoint_exists(category, event) and kernel.btf_typedef_exists(f"btf_trace_{event}")
         if self.kind in ("kprobe", "kretprobe"):
             return kernel.kprobe_exists(self.target)
         raise ValueError(f"unknown hook kind {self.kind}")
@@ -40,6 +45,10 @@ def tracepoints(*targets: str) -> tuple[Hook, ...]:
 
 def raw_tracepoints(*targets: str) -> tuple[Hook, ...]:
     return tuple(Hook("raw_tracepoint", t) for t in targets)
+
+
+def btf_tracepoints(*targets: str) -> tuple[Hook, ...]:
+    return tuple(Hook("tp_btf", t) for t in targets)
 
 
 def kprobes(*targets: str) -> tuple[Hook, ...]:
@@ -141,6 +150,8 @@ class Probe(abc.ABC):
         #: the loaded BCC program, if the probe has one (close() detaches it)
         self._bpf: Any = None
         self._counter_totals: dict[tuple[str, int], int] = {}
+        #: attachments BCC does not know of (BTF-typed tracepoints' links), closed by close()
+        self._links: list[int] = []
 
     def select(self) -> EventSource:
         self.source = choose_source(self.sources, self.forced_source)
@@ -172,6 +183,8 @@ class Probe(abc.ABC):
 
     def close(self) -> None:
         """Detach everything. Safe to call twice or before start()."""
+        while self._links:
+            os.close(self._links.pop())
         if self._bpf is not None:
             self._bpf.cleanup()
             self._bpf = None

@@ -28,6 +28,11 @@ to the driver (GSO segments counted, whatever the driver answered); the histogra
 those whose skb was consumed within the interval.
 
 Kernel hooks, best first:
+  tp_btf      the raw tracepoints' handlers, attached BTF-typed (btf_tracepoints; Linux
+              5.5+): the skb argument is typed, so skb->dev, len, head and end are plain
+              loads where a raw tracepoint pays a bpf_probe_read_kernel helper call for each
+              read; only the GSO read (shared info at head + end) still takes one. A kernel
+              that refuses the typed programs gets the raw ones (the probe's note says why).
   raw_tracepoint  the six tracepoints below, attached raw: arguments from TP_PROTO (skb;
               net_dev_start_xmit also dev, net_dev_xmit rc, dev and length), skb->len and
               GSO segments read at BTF offsets; sends counted at net_dev_start_xmit, and
@@ -48,11 +53,11 @@ Kernel hooks, best first:
               cannot tell refused sends: a degraded mode.
 
 Per event: receive points one read (skb->dev and skb->len together: read_pair, raw
-tracepoints and kprobes) and one per-CPU hash update; stack send that plus, once armed, an
-LRU lookup (and a store clearing a stale start). Transmits, raw tracepoints and kprobes:
-start_xmit counts the send where the driver gets it: two reads (skb->len with head and end,
-then gso size with segments), one per-CPU hash update, whose entry also says whether the
-device is hardware, and for hardware only an LRU lookup and an in-place rewrite (an update
+tracepoints and kprobes; none BTF-typed) and one per-CPU hash update; stack send that plus,
+once armed, an LRU lookup (and a store clearing a stale start). Transmits, BTF-typed and raw
+tracepoints and kprobes: start_xmit counts the send where the driver gets it: two reads
+(skb->len with head and end, then gso size with segments; BTF-typed, only the second), one
+per-CPU hash update, whose entry also says whether the device is hardware, and for hardware only an LRU lookup and an in-place rewrite (an update
 only for an address not yet in the map); net_dev_xmit does nothing unless the driver
 refused the send (rc != 0, rare), which it takes back out of the sizes and counts as an
 error. Perf tracepoints, whose net_dev_xmit record names no device: start_xmit reads the
@@ -80,6 +85,12 @@ copy of the entry): net_dev_xmit 114-118 -> 69-71 ns (its dispatch and a test of
 net_dev_start_xmit 182-187 -> 190-196, so a transmit 297-303 -> 259-267 ns; net_dev_queue
 162-168 -> 163-168 and netif_receive_skb 153-157 -> 155-162 (their entry's one more test);
 a packet through all five 681-695 -> 647-668 ns.
+Raw against BTF-typed (hook_cost.py --source, medians of 3 runs each, 2026-12-04):
+net_dev_queue 156 -> 116 ns, net_dev_start_xmit 182 -> 151, netif_receive_skb 148 -> 111;
+net_dev_xmit (66-68) and consume_skb (64-65), which read no skb field, unchanged: a packet
+through all five 616 -> 510 ns. Of each, ~70 ns is what bpf_stats itself adds (an empty
+BTF-typed program on netif_receive_skb measured 68-75). On pinned 64-byte request/response
+the difference did not show beyond the noise (bench/NOTES.md).
 Each program also costs its dispatch, which bpf_stats does not count: one program per hook.
 
 Example (poll records for the root end of a test host's veth, after ten 1000-byte UDP
@@ -104,7 +115,9 @@ from typing import Any
 from nettop.model.histogram import Histogram
 from nettop.model.queues import DeviceLatency, QueuesSnapshot
 from nettop.model.sizes import DeviceSizes, IoSizes, SizesSnapshot
-from nettop.probes.base import EventSource, Probe, kprobes, load_bpf, raw_tracepoints, tracepoints
+from nettop.errors import ProbeUnavailable
+from nettop.probes import btf_tracepoints as typed
+from nettop.probes.base import EventSource, Probe, btf_tracepoints, kprobes, load_bpf, raw_tracepoints, tracepoints
 from nettop.probes.cbits import DROPPED_C
 from nettop.probes.layout import Field, offset_defines
 from nettop.probes.maps import BatchDrainer
@@ -132,6 +145,7 @@ HOOKS = (
     "net:net_dev_xmit",
     "skb:consume_skb",
 )
+TP_BTF = EventSource("tp_btf", btf_tracepoints(*HOOKS))
 RAW_TRACEPOINT = EventSource("raw_tracepoint", raw_tracepoints(*HOOKS))
 TRACEPOINT = EventSource("tracepoint", tracepoints(*HOOKS))
 KPROBE = EventSource(
@@ -435,7 +449,7 @@ static __always_inline void account_skb(void *skb, const int point)
 }
 """
 
-_RAW_XMIT_C = r"""
+_SKB_LEN_PACKETS_C = r"""
 /* A transmit's length and packets in two reads: skb->len, end and head in one where they
  * lie within READ_SPAN bytes (112, 188 and 192 on 6.18), then the GSO segments. The offsets
  * are constants, so clang keeps one branch. */
@@ -457,7 +471,9 @@ static __always_inline u32 skb_len_packets(void *skb, u32 *len)
     __builtin_memcpy(&head, (u8 *)span + (OFF_SKB_HEAD - SKB_SPAN_LOW), sizeof(head));
     return shinfo_packets(head, end);
 }
+"""
 
+_REFUSED_C = r"""
 /* The driver refused a send counted at net_dev_start_xmit (rc != NETDEV_TX_OK: busy, and
  * the stack retries it, or dropped): taken back out of the sizes and counted as an error.
  * Both events run on one CPU, one after the other, so the per-CPU entry still holds the
@@ -473,6 +489,25 @@ static __always_inline void refused(u64 dev, u32 len)
         e->hist[NIC_SEND * SLOTS + slot]--;
     }
     e->errors[NIC_SEND]++;
+}
+"""
+
+_TYPED_SKB_C = r"""
+/* BTF-typed tracepoints: the skb argument is typed, so its fields are plain loads (the JIT
+ * makes them fault-safe), where a raw tracepoint pays a bpf_probe_read_kernel for each read.
+ * Only the GSO segments, in the shared info at head + end, still take one. */
+#define SKB_FIELD(skb, off, type) (*(type *)((u8 *)(skb) + (off)))
+#define TP_BTF_PROBE(event) int tp_btf__##event(u64 *ctx)
+
+static __always_inline void account_skb(void *skb, const int point)
+{
+    account_dev(SKB_FIELD(skb, OFF_SKB_DEV, u64), SKB_FIELD(skb, OFF_SKB_LEN, u32), point);
+}
+
+static __always_inline u32 skb_len_packets(void *skb, u32 *len)
+{
+    *len = SKB_FIELD(skb, OFF_SKB_LEN, u32);
+    return shinfo_packets(SKB_FIELD(skb, OFF_SKB_HEAD, u64), SKB_FIELD(skb, OFF_SKB_END, u32));
 }
 """
 
@@ -548,11 +583,19 @@ int kprobe__consume_skb(struct pt_regs *ctx, void *skb) { consumed(skb); return 
 """
 
 
+def _as_btf_typed(raw_handlers: str) -> str:
+    """The raw tracepoints' handlers as BTF-typed ones. Their context is the same u64 array of
+    TP_PROTO arguments, but declared as one: BCC rewrites every load through a pointer taken
+    from a struct bpf_raw_tracepoint_args into a bpf_probe_read_kernel, which is the cost
+    these handlers exist to avoid."""
+    return raw_handlers.replace("RAW_TRACEPOINT_PROBE(", "TP_BTF_PROBE(").replace("ctx->args[", "ctx[")
+
+
 def bpf_text(
     source: str, max_devices: int = DEFAULT_MAX_DEVICES, max_inflight: int = DEFAULT_MAX_INFLIGHT, btf=None
 ) -> str:
     """The complete C program for one event source (`nettop --ebpf` prints it)."""
-    if source not in ("raw_tracepoint", "tracepoint", "kprobe"):
+    if source not in ("tp_btf", "raw_tracepoint", "tracepoint", "kprobe"):
         raise ValueError(f"unknown source {source}")
     fields = DEVICE_FIELDS + PARENT_FIELDS + SKB_FIELDS + (SKB_LEN_FIELDS if source != "tracepoint" else ())
     text = types_c(offset_defines(fields, btf))
@@ -560,7 +603,9 @@ def bpf_text(
     if source == "kprobe":
         return text + _SKB_DEV_LEN_C + _KPROBE_C
     if source == "raw_tracepoint":
-        return text + _SKB_DEV_LEN_C + _RAW_XMIT_C + _RAW_TRACEPOINT_C
+        return text + _SKB_DEV_LEN_C + _SKB_LEN_PACKETS_C + _REFUSED_C + _RAW_TRACEPOINT_C
+    if source == "tp_btf":  # the raw tracepoints' handlers, BTF-typed
+        return text + _TYPED_SKB_C + _REFUSED_C + _as_btf_typed(_RAW_TRACEPOINT_C)
     return text + _XMIT_C + _TRACEPOINT_C
 
 
@@ -622,7 +667,7 @@ def build_snapshots(entries: Iterable[tuple[dict, dict]], source: str, dropped: 
 class NetdevProbe(Probe):
     name = "netdev"
     panes = ("sizes", "queues")
-    sources = (RAW_TRACEPOINT, TRACEPOINT, KPROBE)
+    sources = (TP_BTF, RAW_TRACEPOINT, TRACEPOINT, KPROBE)
 
     def __init__(
         self,
@@ -640,6 +685,16 @@ class NetdevProbe(Probe):
 
     def start(self) -> None:
         self._bpf = load_bpf(self.program_text())  # BCC auto-attaches the named probe functions
+        if self.source is TP_BTF:
+            try:
+                typed.attach_all(self._bpf, HOOKS, self._links)
+            except ProbeUnavailable as exc:
+                self.close()
+                if self.forced_source:
+                    raise
+                self.source = RAW_TRACEPOINT  # the same handlers; each field read a helper call
+                self.note = f"raw tracepoints, as {exc}"
+                self._bpf = load_bpf(self.program_text())
         self._drainer = BatchDrainer(self._bpf["devices"])
 
     def poll(self, interval: float) -> Mapping[str, Any]:
