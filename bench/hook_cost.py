@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import socket
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -49,7 +50,7 @@ def load(spec: str, source: str | None):
     return probe
 
 
-def measure(specs: list[str], datagrams: int, size: int, source: str | None = None) -> dict[str, dict]:
+def measure(specs: list[str], datagrams: int, size: int, source: str | None = None, qdisc: str = "") -> dict[str, dict]:
     probes = [load(spec, source) for spec in specs]
     try:
         hooks: dict[str, list[int]] = {}
@@ -58,6 +59,8 @@ def measure(specs: list[str], datagrams: int, size: int, source: str | None = No
                 hooks.setdefault(hook, []).append(prog_id)
         ids = {i for group in hooks.values() for i in group}
         with test_host() as host:
+            if qdisc:  # the veth has none (noqueue): the qdisc hooks fire only with one
+                subprocess.run(["tc", "qdisc", "add", "dev", host.host_if, "root", *qdisc.split()], check=True)
             host.popen(sys.executable, "-c", SINK)
             sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             sender.sendto(b"warm-up", (host.ip, 9))  # ARP before the measured window
@@ -88,9 +91,10 @@ def main() -> None:
     parser.add_argument("--datagrams", type=int, default=200_000)
     parser.add_argument("--size", type=int, default=64, help="UDP payload bytes")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--qdisc", default="", help='a qdisc for the sending veth, as tc takes it ("tbf rate 1gbit burst 1mb latency 50ms")')
     parser.add_argument("--source", help="the event source to force (tp_btf, raw_tracepoint, ...): the best one if not given")
     args = parser.parse_args()
-    runs = [measure(args.probes.split(","), args.datagrams, args.size, args.source) for _ in range(args.runs)]
+    runs = [measure(args.probes.split(","), args.datagrams, args.size, args.source, args.qdisc) for _ in range(args.runs)]
     for hook in runs[0]:
         values = sorted(r[hook]["ns_per_event"] for r in runs if r[hook]["ns_per_event"] is not None)
         median = values[len(values) // 2] if values else None

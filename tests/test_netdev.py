@@ -56,7 +56,7 @@ def test_bpf_text_per_source(source):
     elif source == "tp_btf":
         assert typed == {h.target.split(":")[1] for h in TP_BTF.hooks} and not traced and not raw and not kprobed
         # fields of the typed skb are loads; the only helper read per transmit is the GSO one
-        assert "SKB_FIELD(skb, OFF_SKB_DEV, u64), SKB_FIELD(skb, OFF_SKB_LEN, u32)" in text
+        assert "BTF_FIELD(skb, OFF_SKB_DEV, u64), BTF_FIELD(skb, OFF_SKB_LEN, u32)" in text
         assert "skb_dev_len(" not in text and "SKB_SPAN_LOW" not in text and "ctx->args" not in text
     elif source == "raw_tracepoint":
         assert raw == {h.target.split(":")[1] for h in RAW_TRACEPOINT.hooks} and not traced and not kprobed and not typed

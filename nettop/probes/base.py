@@ -181,13 +181,36 @@ class Probe(abc.ABC):
         self._counter_totals[(table, index)] = total
         return delta
 
-    def close(self) -> None:
-        """Detach everything. Safe to call twice or before start()."""
+    def load_program(self, raw: EventSource | None = None) -> None:
+        """Compile program_text() and attach it. BCC attaches its named probe functions; a
+        BTF-typed source's programs are attached here, as BCC cannot. Where the kernel refuses
+        those, the probe runs on `raw` (the same handlers, raw) unless its source was forced,
+        and its note says why."""
+        self._bpf = load_bpf(self.program_text())
+        if self.source is None or self.source.name != "tp_btf":
+            return
+        from nettop.probes import btf_tracepoints
+
+        try:
+            btf_tracepoints.attach_all(self._bpf, tuple(h.target for h in self.source.hooks), self._links)
+        except ProbeUnavailable as exc:
+            self._detach()
+            if self.forced_source or raw is None:
+                raise
+            self.source = raw
+            self.note = f"raw tracepoints, as {exc}"
+            self._bpf = load_bpf(self.program_text())
+
+    def _detach(self) -> None:
         while self._links:
             os.close(self._links.pop())
         if self._bpf is not None:
             self._bpf.cleanup()
             self._bpf = None
+
+    def close(self) -> None:
+        """Detach everything. Safe to call twice or before start()."""
+        self._detach()
 
 
 _COMPILE_LOCK = threading.Lock()

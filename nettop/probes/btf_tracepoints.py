@@ -32,6 +32,19 @@ from nettop.errors import ProbeUnavailable
 #: C function name of the program for an event: no BCC prefix, so BCC does not attach it
 PREFIX = "tp_btf__"
 
+#: What a BTF-typed program's C needs: its handler's head, a field of a typed argument read
+#: as a load (at an offset from the running kernel's BTF), and the GSO segments of a typed
+#: skb (the shared info, at head + end, is not typed: one helper read, timing.shinfo_packets).
+HANDLER_C = r"""
+#define TP_BTF_PROBE(event) int tp_btf__##event(u64 *ctx)
+#define BTF_FIELD(object, off, type) (*(type *)((u8 *)(object) + (off)))
+
+static __always_inline u32 typed_skb_packets(void *skb)
+{
+    return shinfo_packets(BTF_FIELD(skb, OFF_SKB_HEAD, u64), BTF_FIELD(skb, OFF_SKB_END, u32));
+}
+"""
+
 _SYS_BPF = {"x86_64": 321, "aarch64": 280}
 _BPF_PROG_LOAD = 5
 _BPF_RAW_TRACEPOINT_OPEN = 17
@@ -48,6 +61,14 @@ _LOG_SIZE = 1 << 16
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.syscall.restype = ctypes.c_long
+
+
+def as_btf_typed(raw_handlers: str) -> str:
+    """Raw tracepoint handlers (RAW_TRACEPOINT_PROBE, ctx->args[i]) as BTF-typed ones. The
+    context is the same u64 array of TP_PROTO arguments, but declared as one: BCC rewrites
+    every load through a pointer taken from a struct bpf_raw_tracepoint_args into a
+    bpf_probe_read_kernel, the cost these programs exist to avoid."""
+    return raw_handlers.replace("RAW_TRACEPOINT_PROBE(", "TP_BTF_PROBE(").replace("ctx->args[", "ctx[")
 
 
 def btf_type_name(event: str) -> str:

@@ -115,9 +115,8 @@ from typing import Any
 from nettop.model.histogram import Histogram
 from nettop.model.queues import DeviceLatency, QueuesSnapshot
 from nettop.model.sizes import DeviceSizes, IoSizes, SizesSnapshot
-from nettop.errors import ProbeUnavailable
-from nettop.probes import btf_tracepoints as typed
-from nettop.probes.base import EventSource, Probe, btf_tracepoints, kprobes, load_bpf, raw_tracepoints, tracepoints
+from nettop.probes.base import EventSource, Probe, btf_tracepoints, kprobes, raw_tracepoints, tracepoints
+from nettop.probes.btf_tracepoints import HANDLER_C, as_btf_typed
 from nettop.probes.cbits import DROPPED_C
 from nettop.probes.layout import Field, offset_defines
 from nettop.probes.maps import BatchDrainer
@@ -493,21 +492,16 @@ static __always_inline void refused(u64 dev, u32 len)
 """
 
 _TYPED_SKB_C = r"""
-/* BTF-typed tracepoints: the skb argument is typed, so its fields are plain loads (the JIT
- * makes them fault-safe), where a raw tracepoint pays a bpf_probe_read_kernel for each read.
- * Only the GSO segments, in the shared info at head + end, still take one. */
-#define SKB_FIELD(skb, off, type) (*(type *)((u8 *)(skb) + (off)))
-#define TP_BTF_PROBE(event) int tp_btf__##event(u64 *ctx)
-
+/* BTF-typed: the skb's fields are loads; only the GSO read (typed_skb_packets) is a helper call. */
 static __always_inline void account_skb(void *skb, const int point)
 {
-    account_dev(SKB_FIELD(skb, OFF_SKB_DEV, u64), SKB_FIELD(skb, OFF_SKB_LEN, u32), point);
+    account_dev(BTF_FIELD(skb, OFF_SKB_DEV, u64), BTF_FIELD(skb, OFF_SKB_LEN, u32), point);
 }
 
 static __always_inline u32 skb_len_packets(void *skb, u32 *len)
 {
-    *len = SKB_FIELD(skb, OFF_SKB_LEN, u32);
-    return shinfo_packets(SKB_FIELD(skb, OFF_SKB_HEAD, u64), SKB_FIELD(skb, OFF_SKB_END, u32));
+    *len = BTF_FIELD(skb, OFF_SKB_LEN, u32);
+    return typed_skb_packets(skb);
 }
 """
 
@@ -583,14 +577,6 @@ int kprobe__consume_skb(struct pt_regs *ctx, void *skb) { consumed(skb); return 
 """
 
 
-def _as_btf_typed(raw_handlers: str) -> str:
-    """The raw tracepoints' handlers as BTF-typed ones. Their context is the same u64 array of
-    TP_PROTO arguments, but declared as one: BCC rewrites every load through a pointer taken
-    from a struct bpf_raw_tracepoint_args into a bpf_probe_read_kernel, which is the cost
-    these handlers exist to avoid."""
-    return raw_handlers.replace("RAW_TRACEPOINT_PROBE(", "TP_BTF_PROBE(").replace("ctx->args[", "ctx[")
-
-
 def bpf_text(
     source: str, max_devices: int = DEFAULT_MAX_DEVICES, max_inflight: int = DEFAULT_MAX_INFLIGHT, btf=None
 ) -> str:
@@ -605,7 +591,7 @@ def bpf_text(
     if source == "raw_tracepoint":
         return text + _SKB_DEV_LEN_C + _SKB_LEN_PACKETS_C + _REFUSED_C + _RAW_TRACEPOINT_C
     if source == "tp_btf":  # the raw tracepoints' handlers, BTF-typed
-        return text + _TYPED_SKB_C + _REFUSED_C + _as_btf_typed(_RAW_TRACEPOINT_C)
+        return text + HANDLER_C + _TYPED_SKB_C + _REFUSED_C + as_btf_typed(_RAW_TRACEPOINT_C)
     return text + _XMIT_C + _TRACEPOINT_C
 
 
@@ -684,17 +670,7 @@ class NetdevProbe(Probe):
         return bpf_text(source.name, self.max_devices, self.max_inflight)
 
     def start(self) -> None:
-        self._bpf = load_bpf(self.program_text())  # BCC auto-attaches the named probe functions
-        if self.source is TP_BTF:
-            try:
-                typed.attach_all(self._bpf, HOOKS, self._links)
-            except ProbeUnavailable as exc:
-                self.close()
-                if self.forced_source:
-                    raise
-                self.source = RAW_TRACEPOINT  # the same handlers; each field read a helper call
-                self.note = f"raw tracepoints, as {exc}"
-                self._bpf = load_bpf(self.program_text())
+        self.load_program(raw=RAW_TRACEPOINT)
         self._drainer = BatchDrainer(self._bpf["devices"])
 
     def poll(self, interval: float) -> Mapping[str, Any]:
