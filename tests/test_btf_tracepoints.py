@@ -105,20 +105,3 @@ def test_a_kernel_that_refuses_the_typed_programs_gets_the_raw_ones(monkeypatch)
         forced.start()
     assert forced._bpf is None and released(tracing_programs() - before)
 
-
-@pytest.mark.root
-def test_a_refused_qdisc_probe_falls_back_and_keeps_its_netlink_lister(monkeypatch):
-    """The fallback detaches only BPF: the qdisc probe's rtnetlink socket names its qdiscs after."""
-    from nettop.probes import qdisc_latency
-
-    broken = qdisc_latency._TYPED_SKB_READS_C.replace("OFF_SKB_NEXT, u64)", "OFF_SKB_NEXT + 100000, u64)")
-    monkeypatch.setattr(qdisc_latency, "_TYPED_SKB_READS_C", broken)
-    probe = qdisc_latency.QdiscLatencyProbe()
-    assert probe.select().name == "tp_btf"
-    probe.start()
-    try:
-        assert probe.source is qdisc_latency.RAW_TRACEPOINT and "qdisc_dequeue: load failed" in probe.note
-        snapshot = probe.poll(1.0)["queues"]
-        assert snapshot.source == "raw_tracepoint" and any(q.ifname == "lo" for q in snapshot.qdiscs)
-    finally:
-        probe.close()

@@ -27,7 +27,7 @@ needs_btf = pytest.mark.skipif(BTF is None, reason="no kernel BTF")
 
 
 @needs_btf
-@pytest.mark.parametrize("source", ["tp_btf", "raw_tracepoint", "tracepoint"])
+@pytest.mark.parametrize("source", ["raw_tracepoint", "tracepoint"])
 def test_tracepoint_text_walks_bulk_lists_and_uses_btf_offsets(source):
     text = bpf_text(source, btf=BTF)
     assert 'BPF_F_TABLE("lru_hash", u64, u64, starts, 16384, BPF_F_NO_COMMON_LRU)' in text
@@ -45,10 +45,6 @@ def test_raw_tracepoint_text_reads_tp_proto_arguments_only():
     assert "enqueued(ctx->args[2])" in raw
     assert "dequeued((void *)ctx->args[0], (int)ctx->args[2], ctx->args[3])" in raw
     assert "args->" not in raw and "TRACEPOINT_PROBE(qdisc," not in raw
-    typed = bpf_text("tp_btf", btf=BTF)  # the same handlers, BTF-typed: the walk's skb fields are loads
-    assert "TP_BTF_PROBE(qdisc_dequeue)" in typed and "dequeued((void *)ctx[0], (int)ctx[2], ctx[3])" in typed
-    assert "BTF_FIELD(skb, OFF_SKB_NEXT, u64)" in typed and "OFF_SKB_NEXT);" not in typed
-    assert "BTF_FIELD(skb, OFF_SKB_TSTAMP, u64)" in typed and "ctx->args" not in typed
     perf = bpf_text("tracepoint", btf=BTF)
     assert "TRACEPOINT_PROBE(qdisc, qdisc_enqueue)" in perf and "TRACEPOINT_PROBE(qdisc, qdisc_dequeue)" in perf
     assert "RAW_TRACEPOINT_PROBE" not in perf and "ctx->args" not in perf
@@ -56,12 +52,9 @@ def test_raw_tracepoint_text_reads_tp_proto_arguments_only():
 
 def test_sources_best_first(monkeypatch):
     monkeypatch.setattr("nettop.kernel.tracepoint_exists", lambda c, e: True)
-    monkeypatch.setattr("nettop.kernel.btf_typedef_exists", lambda name: True)
-    assert [s.name for s in qdisc_latency.QdiscLatencyProbe.sources] == ["tp_btf", "raw_tracepoint", "tracepoint"]
+    assert [s.name for s in qdisc_latency.QdiscLatencyProbe.sources] == ["raw_tracepoint", "tracepoint"]
     probe = qdisc_latency.QdiscLatencyProbe(lister=FakeLister())
-    assert probe.select().name == "tp_btf"
-    monkeypatch.setattr("nettop.kernel.btf_typedef_exists", lambda name: False)
-    assert qdisc_latency.QdiscLatencyProbe(lister=FakeLister()).select().name == "raw_tracepoint"
+    assert probe.select().name == "raw_tracepoint"
     assert qdisc_latency.QdiscLatencyProbe("tracepoint", lister=FakeLister()).select().name == "tracepoint"
 
 

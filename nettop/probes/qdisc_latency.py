@@ -4,10 +4,6 @@ The book measures this with one script per qdisc kind (qdisc-fq, qdisc-cbq, qdis
 ...). The generic qdisc tracepoints cover every kind at once.
 
 Kernel hooks, best first:
-  tp_btf      the raw tracepoints' handlers, attached BTF-typed (btf_tracepoints; Linux
-              5.5+): the dequeue walk reads skb->tstamp, next, head and end as loads where
-              a raw tracepoint pays a helper call for each read (the GSO read still takes
-              one). A kernel that refuses them gets the raw ones (the probe's note says why).
   raw_tracepoint  qdisc_enqueue, qdisc_dequeue: the same events as below, arguments from
               TP_PROTO (qdisc, txq, [packets,] skb). Preferred because the kernel guards a
               raw tracepoint program against recursion per program, where a perf tracepoint
@@ -45,10 +41,12 @@ events are keyed by the Qdisc pointer, whose device, namespace, handle and paren
 once per qdisc per interval.
 
 Overhead: enqueue is one LRU hash update; dequeue one per-CPU hash lookup plus, per skb,
-an LRU lookup and delete and three 2-8 byte reads (BTF-typed: loads, but for the GSO read).
-bench/hook_cost.py --qdisc "tbf rate 10gbit burst 10mb latency 50ms", 200,000 64-byte
-datagrams, medians of 3, raw -> BTF-typed: qdisc_enqueue 309 -> 305 ns, qdisc_dequeue 225 ->
-207 (two dequeue polls a packet, one finding the queue empty: ~35 ns less a packet).
+an LRU lookup and delete and three 2-8 byte reads. Measured: see the Queues pane report.
+Not BTF-typed (netdev is): typed, the dequeue walk read its skb fields as loads and took
+~35 ns less a packet (bench/hook_cost.py --qdisc with a tbf: qdisc_dequeue 225 -> 207 ns an
+event, two events a packet), but Debian 12's 6.1 verifier then walked 638,365 instructions
+to accept it (232,661 raw; the limit is 1,000,000): the typed pointer of each skb of the
+bulk list splits the verifier's states.
 Maps: --max-inflight skbs in flight (LRU), 1024 qdiscs per interval (overflow counted).
 
 Example (`nettop record`, tbf 10mbit on a veth, saturating UDP):
@@ -69,8 +67,7 @@ from nettop.errors import ProbeUnavailable
 from nettop.model.queues import QdiscQueue, QdiscStats, QueuesSnapshot
 from nettop.panes.text import printable
 from nettop.probes import netlink
-from nettop.probes.base import EventSource, Probe, btf_tracepoints, kprobes, raw_tracepoints, tracepoints
-from nettop.probes.btf_tracepoints import HANDLER_C, as_btf_typed
+from nettop.probes.base import EventSource, Probe, kprobes, raw_tracepoints, tracepoints
 from nettop.probes.layout import Field, offset_defines
 from nettop.probes.maps import BatchDrainer
 from nettop.probes.timing import (
@@ -91,7 +88,6 @@ TC_H_ROOT = 0xFFFFFFFF
 TC_H_UNSPEC = 0
 
 HOOKS = ("qdisc:qdisc_enqueue", "qdisc:qdisc_dequeue")
-TP_BTF = EventSource("tp_btf", btf_tracepoints(*HOOKS))
 RAW_TRACEPOINT = EventSource("raw_tracepoint", raw_tracepoints(*HOOKS))
 TRACEPOINT = EventSource("tracepoint", tracepoints(*HOOKS))
 
@@ -161,31 +157,6 @@ static __always_inline struct lat_stats *qdisc_entry(void *qdisc)
 }
 """
 
-# The skb fields the dequeue walk reads: a helper read each, or, BTF-typed, a load each.
-_SKB_READS_C = r"""
-static __always_inline u64 skb_tstamp(void *skb)
-{
-    u64 tstamp = 0;
-    bpf_probe_read_kernel(&tstamp, sizeof(tstamp), skb + OFF_SKB_TSTAMP);
-    return tstamp;
-}
-
-static __always_inline u64 skb_next(void *skb)
-{
-    u64 next = 0;
-    bpf_probe_read_kernel(&next, sizeof(next), skb + OFF_SKB_NEXT);
-    return next;
-}
-
-static __always_inline u32 sent_packets(void *skb) { return skb_packets(skb); }
-"""
-
-_TYPED_SKB_READS_C = r"""
-static __always_inline u64 skb_tstamp(void *skb) { return BTF_FIELD(skb, OFF_SKB_TSTAMP, u64); }
-static __always_inline u64 skb_next(void *skb) { return BTF_FIELD(skb, OFF_SKB_NEXT, u64); }
-static __always_inline u32 sent_packets(void *skb) { return typed_skb_packets(skb); }
-"""
-
 _TRACEPOINT_C = r"""
 #define MAX_BULK %(max_bulk)d
 #define TSTAMP_HORIZON_NS %(horizon)dULL
@@ -200,9 +171,10 @@ BPF_F_TABLE("lru_hash", u64, u64, starts, %(max_inflight)d, BPF_F_NO_COMMON_LRU)
  * or SO_TXTIME stamps: realtime, TAI) are decades larger and are rejected. */
 static __always_inline void timed_from_tstamp(struct lat_stats *s, void *skb, u64 now)
 {
-    u64 tstamp = skb_tstamp(skb);
+    u64 tstamp = 0;
+    bpf_probe_read_kernel(&tstamp, sizeof(tstamp), skb + OFF_SKB_TSTAMP);
     if (tstamp && tstamp <= now && now - tstamp < TSTAMP_HORIZON_NS) {
-        u32 packets = sent_packets(skb);
+        u32 packets = skb_packets(skb);
         add_sample(s, now - tstamp, packets);
         s->inherited += packets;
     } else {
@@ -228,14 +200,15 @@ static __always_inline void dequeued(void *qdisc, int n, u64 skb)
     for (int i = 0; i < MAX_BULK; i++) {
         u64 *start = starts.lookup(&skb);
         if (start) {
-            add_sample(s, now - *start, sent_packets((void *)skb));
+            add_sample(s, now - *start, skb_packets((void *)skb));
             starts.delete(&skb);
         } else {
             timed_from_tstamp(s, (void *)skb, now);
         }
         if (i + 1 >= n)
             return;
-        u64 next = skb_next((void *)skb);
+        u64 next = 0;
+        bpf_probe_read_kernel(&next, sizeof(next), (void *)skb + OFF_SKB_NEXT);
         if (!next)
             return;
         skb = next;
@@ -334,11 +307,9 @@ def bpf_text(
     offsets = offset_defines(DEVICE_FIELDS + SKB_FIELDS + QDISC_FIELDS, btf)
     text = common_c(offsets, max_entries) + _QDISC_ENTRY_C
     params = {"max_inflight": max_inflight, "max_bulk": MAX_BULK, "horizon": TSTAMP_HORIZON_NS}
-    if source == "tp_btf":  # the raw tracepoints' handlers, BTF-typed
-        return text + HANDLER_C + _TYPED_SKB_READS_C + _TRACEPOINT_C % params + as_btf_typed(_RAW_TRACEPOINT_C)
     if source in ("raw_tracepoint", "tracepoint"):
         probes = _RAW_TRACEPOINT_C if source == "raw_tracepoint" else _TRACEPOINT_PROBES_C
-        return text + _SKB_READS_C + _TRACEPOINT_C % params + probes
+        return text + _TRACEPOINT_C % params + probes
     if source != "kprobe":
         raise ValueError(f"unknown source {source}")
     chosen = kprobe_kinds(kinds)
@@ -552,7 +523,7 @@ def build_snapshot(
 class QdiscLatencyProbe(Probe):
     name = "qdisc_latency"
     panes = ("queues",)
-    sources = (TP_BTF, RAW_TRACEPOINT, TRACEPOINT)  # plus a kprobe source built by select() from the kinds in use
+    sources = (RAW_TRACEPOINT, TRACEPOINT)  # plus a kprobe source built by select() from the kinds in use
 
     def __init__(
         self,
@@ -585,7 +556,7 @@ class QdiscLatencyProbe(Probe):
         return bpf_text(source.name, self.kinds, max_inflight=self.max_inflight)
 
     def start(self) -> None:
-        self.load_program(raw=RAW_TRACEPOINT)
+        self.load_program()
         self._drainer = BatchDrainer(self._bpf["stats"])
         self._deltas.step(self.lister.list())  # baseline once attached, so both count the same packets
 
