@@ -86,15 +86,18 @@ def test_close_detaches_every_program_it_attached():
 @pytest.mark.root
 def test_a_kernel_that_refuses_the_typed_programs_gets_the_raw_ones(monkeypatch):
     """Another kernel's verifier may refuse a typed load; the probe then runs on raw
-    tracepoints and says why, and nothing of the refused attempt stays attached."""
-    monkeypatch.setattr(netdev, "_TYPED_SKB_C", netdev._TYPED_SKB_C.replace("OFF_SKB_LEN, u32)", "OFF_SKB_LEN + 100000, u32)", 1))
+    tracepoints and says why, and nothing of the refused attempt stays attached. The broken
+    read is net_dev_start_xmit's, so the three handlers before it were attached when it failed."""
+    broken = netdev._TYPED_SKB_C.replace("*len = BTF_FIELD(skb, OFF_SKB_LEN, u32)", "*len = BTF_FIELD(skb, OFF_SKB_LEN + 100000, u32)")
+    assert broken != netdev._TYPED_SKB_C
+    monkeypatch.setattr(netdev, "_TYPED_SKB_C", broken)
     before = tracing_programs()
     probe = NetdevProbe()
     probe.select()
     probe.start()
     try:
         assert probe.source is netdev.RAW_TRACEPOINT and probe._links == []
-        assert probe.note.startswith("raw tracepoints, as BTF-typed tracepoint net:netif_receive_skb: load failed")
+        assert probe.note.startswith("raw_tracepoint, as BTF-typed tracepoint net:net_dev_start_xmit: load failed")
         assert released(tracing_programs() - before)
         assert probe.poll(1.0)["sizes"].source == "raw_tracepoint"
     finally:

@@ -29,8 +29,10 @@ class Hook:
             category, event = self.target.split(":", 1)
             return kernel.tracepoint_exists(category, event)
         if self.kind == "tp_btf":
+            from nettop.probes.btf_tracepoints import btf_type_name
+
             category, event = self.target.split(":", 1)
-            return kernel.tracepoint_exists(category, event) and kernel.btf_typedef_exists(f"btf_trace_{event}")
+            return kernel.tracepoint_exists(category, event) and kernel.btf_typedef_exists(btf_type_name(self.target))
         if self.kind in ("kprobe", "kretprobe"):
             return kernel.kprobe_exists(self.target)
         raise ValueError(f"unknown hook kind {self.kind}")
@@ -181,11 +183,11 @@ class Probe(abc.ABC):
         self._counter_totals[(table, index)] = total
         return delta
 
-    def load_program(self, raw: EventSource | None = None) -> None:
+    def load_program(self) -> None:
         """Compile program_text() and attach it. BCC attaches its named probe functions; a
         BTF-typed source's programs are attached here, as BCC cannot. Where the kernel refuses
-        those, the probe runs on `raw` (the same handlers, raw) unless its source was forced,
-        and its note says why."""
+        those, the probe goes on with its next source the kernel has (raw tracepoints: the
+        same handlers, raw) unless its source was forced, and its note says why."""
         self._bpf = load_bpf(self.program_text())
         if self.source is None or self.source.name != "tp_btf":
             return
@@ -195,10 +197,11 @@ class Probe(abc.ABC):
             btf_tracepoints.attach_all(self._bpf, tuple(h.target for h in self.source.hooks), self._links)
         except ProbeUnavailable as exc:
             self._detach()
-            if self.forced_source or raw is None:
+            later = self.sources[self.sources.index(self.source) + 1 :]
+            if self.forced_source or not later:
                 raise
-            self.source = raw
-            self.note = f"raw tracepoints, as {exc}"
+            self.source = choose_source(later)
+            self.note = f"{self.source.name}, as {exc}"
             self._bpf = load_bpf(self.program_text())
 
     def _detach(self) -> None:

@@ -35,9 +35,7 @@ PREFIX = "tp_btf__"
 #: What a BTF-typed program's C needs: its handler's head, a field of a typed argument read
 #: as a load (at an offset from the running kernel's BTF), and the GSO segments of a typed
 #: skb (the shared info, at head + end, is not typed: one helper read, timing.shinfo_packets).
-HANDLER_C = r"""
-#define TP_BTF_PROBE(event) int tp_btf__##event(u64 *ctx)
-#define BTF_FIELD(object, off, type) (*(type *)((u8 *)(object) + (off)))
+HANDLER_C = f"\n#define TP_BTF_PROBE(event) int {PREFIX}##event(u64 *ctx)\n" + r"""#define BTF_FIELD(object, off, type) (*(type *)((u8 *)(object) + (off)))
 
 static __always_inline u32 typed_skb_packets(void *skb)
 {
@@ -71,13 +69,18 @@ def as_btf_typed(raw_handlers: str) -> str:
     return raw_handlers.replace("RAW_TRACEPOINT_PROBE(", "TP_BTF_PROBE(").replace("ctx->args[", "ctx[")
 
 
-def btf_type_name(event: str) -> str:
-    """"net:net_dev_queue" -> the kernel's typedef of that tracepoint's prototype."""
-    return "btf_trace_" + event.split(":", 1)[-1]
+def event_name(target: str) -> str:
+    """"net:net_dev_queue" -> "net_dev_queue": what the kernel and BCC name it by."""
+    return target.split(":", 1)[-1]
 
 
-def function_name(event: str) -> str:
-    return PREFIX + event.split(":", 1)[-1]
+def btf_type_name(target: str) -> str:
+    """The kernel's typedef of the tracepoint's prototype, which a BTF-typed program attaches by."""
+    return "btf_trace_" + event_name(target)
+
+
+def function_name(target: str) -> str:
+    return PREFIX + event_name(target)
 
 
 def _bpf(command: int, attr: ctypes.Array) -> int:
@@ -118,11 +121,10 @@ def attach(bpf: Any, event: str, btf: Btf) -> int:
     start, size = lib.bpf_function_start(bpf.module, name), lib.bpf_function_size(bpf.module, name)
     if not start:
         raise ProbeUnavailable(f"BPF text has no function {name.decode()}")
-    short = event.split(":", 1)[-1]
-    prog_fd = _load(start, size, short, btf_id, None)
+    prog_fd = _load(start, size, event_name(event), btf_id, None)
     if prog_fd < 0:
         log = ctypes.create_string_buffer(_LOG_SIZE)
-        prog_fd = _load(start, size, short, btf_id, log)
+        prog_fd = _load(start, size, event_name(event), btf_id, log)
         if prog_fd < 0:
             error = os.strerror(ctypes.get_errno())
             raise ProbeUnavailable(

@@ -57,10 +57,10 @@ tracepoints and kprobes; none BTF-typed) and one per-CPU hash update; stack send
 once armed, an LRU lookup (and a store clearing a stale start). Transmits, BTF-typed and raw
 tracepoints and kprobes: start_xmit counts the send where the driver gets it: two reads
 (skb->len with head and end, then gso size with segments; BTF-typed, only the second), one
-per-CPU hash update, whose entry also says whether the device is hardware, and for hardware only an LRU lookup and an in-place rewrite (an update
-only for an address not yet in the map); net_dev_xmit does nothing unless the driver
-refused the send (rc != 0, rare), which it takes back out of the sizes and counts as an
-error. Perf tracepoints, whose net_dev_xmit record names no device: start_xmit reads the
+per-CPU hash update, whose entry also says whether the device is hardware, and for hardware
+only an LRU lookup and an in-place rewrite (an update only for an address not yet in the
+map); net_dev_xmit does nothing unless the driver refused the send (rc != 0, rare), which
+it takes back out of the sizes and counts as an error. Perf tracepoints, whose net_dev_xmit record names no device: start_xmit reads the
 device's parent too and pushes the skb and device on a per-CPU array, which net_dev_xmit
 pops to update the device entry. consume_skb, once armed, one LRU lookup, which usually
 misses. A device's ifindex, namespace, name and parent are read once per device per
@@ -670,7 +670,7 @@ class NetdevProbe(Probe):
         return bpf_text(source.name, self.max_devices, self.max_inflight)
 
     def start(self) -> None:
-        self.load_program(raw=RAW_TRACEPOINT)
+        self.load_program()
         self._drainer = BatchDrainer(self._bpf["devices"])
 
     def poll(self, interval: float) -> Mapping[str, Any]:
