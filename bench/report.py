@@ -316,7 +316,7 @@ def render(results: dict) -> str:
         "# Benchmarks",
         "",
         "What nettop costs, measured side by side with the tools users would pick instead. Regenerate with "
-        "`make bench` (root; about 30 minutes) or `make bench BENCH_ARGS=--quick` (a ~5-minute smoke run); the "
+        "`make bench` (root; about 45 minutes) or `make bench BENCH_ARGS=--quick` (a ~5-minute smoke run); the "
         "figures are also in [bench/results.json](../bench/results.json). Each figure is the median "
         "[min–max] over repeated, interleaved runs.",
         "",

@@ -2,7 +2,7 @@
 docs/benchmarks.md (bench/report.py).
 
   --quick       a smoke run of about 5 minutes (fewer, shorter runs; one round)
-  (default)     the full run, about 30 minutes: 3 interleaved rounds, 10-minute soak
+  (default)     the full run, about 45 minutes: 5 interleaved rounds, 10-minute soak
   --only A,B    only these benches (overhead, scale, startup, soak); others keep their
                 figures from the previous results.json
 
@@ -40,7 +40,7 @@ class Profile:
     soak_seconds: float
 
 
-FULL = Profile(3, 8, 10_000, 10, 30, ("loopback", "testhosts"), 5, 600)
+FULL = Profile(5, 8, 10_000, 10, 30, ("loopback", "testhosts"), 5, 600)
 QUICK = Profile(1, 2, 10_000, 3, 10, ("loopback",), 1, 60)
 BENCHES = ("startup", "overhead", "scale", "soak")
 

@@ -6,6 +6,7 @@ interval empty, whichever half it writes, and count what does not fit as dropped
 
 from __future__ import annotations
 
+import ctypes
 import os
 import socket
 
@@ -13,6 +14,7 @@ import pytest
 
 from nettop.errors import ProbeUnavailable
 from nettop.probes import socket_io
+from nettop.probes.maps import IntervalSlots
 from nettop.probes.socket_io import SocketIoProbe
 
 pytestmark = pytest.mark.root
@@ -91,6 +93,47 @@ def test_slots_that_do_not_fit_are_dropped_and_the_next_interval_starts_empty():
         for client, peer in pairs:
             client.close()
             peer.close()
+        probe.close()
+
+
+def keys_in(fd: int, key_size: int) -> int:
+    from bcc.libbcc import lib
+
+    key, count = (ctypes.c_ubyte * key_size)(), 0
+    previous = None
+    while lib.bpf_get_next_key(fd, previous, key) == 0:
+        count += 1
+        previous = bytes(key)
+    return count
+
+
+@pytest.mark.parametrize("reuse_below", [256, 0], ids=["hash kept", "hash replaced"])
+def test_a_cleaned_half_is_empty_whether_its_hash_is_kept_or_replaced(monkeypatch, reuse_below):
+    """A half with few claimed slots keeps its hash and has each slot's key deleted; a fuller
+    one (here: any) gets a new hash. Either way the half comes back with no key, no claimed
+    slot and zeroed slots, and counts the next interval right."""
+    monkeypatch.setattr(IntervalSlots, "REUSE_BELOW", reuse_below)
+    probe = started("slots")
+    slots = probe._slots
+    client, peer = connected_pair()
+    ports = client.getsockname()[1], peer.getsockname()[1]
+    try:
+        for interval in range(4):  # each half cleaned twice
+            send(client, peer, 10, 100 + interval)
+            written, index = slots.half, slots._index_fds[slots.half]
+            assert keys_in(index, slots.key_size) >= 2  # the pair's two sockets at least
+            snapshots = probe.poll(1.0)
+            assert own_tcp_rows(snapshots, *ports) == {ports[0]: (0, 1000 + 10 * interval),
+                                                       ports[1]: (1000 + 10 * interval, 0)}
+            slots._cleaning.result()
+            assert (slots._index_fds[written] == index) == (reuse_below > 0)
+            assert keys_in(slots._index_fds[written], slots.key_size) == 0
+            assert slots._claimed[ctypes.c_int(written)].value == 0
+            start = written * slots.capacity * slots.slot_size
+            assert slots._map[start : start + 4 * slots.slot_size] == bytes(4 * slots.slot_size)
+    finally:
+        client.close()
+        peer.close()
         probe.close()
 
 

@@ -110,17 +110,24 @@ class IntervalSlots:
     hash drain, where a program can add to an entry the drain has just deleted.
 
     The old half is then cleaned in a background thread, because the kernel returns from
-    replacing an array-of-maps element only after every BPF program that could still be
+    updating an array-of-maps element only after every BPF program that could still be
     running has finished (a synchronize_rcu(): 5-7 ms of waiting here idle; under load, a
     poll that waited for it took 20 ms p50 and 54 max of wall time for 9 of CPU). After
-    that, nothing writes the half: its hash is replaced by an empty one, its claimed slots
-    are zeroed, its counter reset, and a late claim's key that reached the new hash is
-    deleted, so no key points at a slot of a past interval. The next take() waits for the
-    cleaning before it switches back (it has had an interval to finish).
+    that, nothing writes the half, and its hash is emptied: a half with few claimed slots
+    (under REUSE_BELOW) keeps its hash, stored again into its element for the wait, and each
+    claimed slot's key is deleted from it; a fuller half gets a new empty hash, since
+    creating one (its 16,384 entries preallocated) costs less than that many deletions (~2
+    us each: 400 keys took 1.0 ms, a new hash 0.6-0.7). Its claimed slots are then zeroed,
+    its counter reset, and any key left in the hash (a late claim's, in a new one) deleted,
+    so no key points at a slot of a past interval. The next take() waits for the cleaning
+    before it switches back (it has had an interval to finish).
 
     Measured on the development machine, 16,384 entries of 352 bytes: ~2.5 ms of CPU a
     take() and its cleaning, where the batch lookup-and-delete of the same entries took
-    9-14 (bench/NOTES.md)."""
+    9-14 (bench/NOTES.md). Nearly idle (a few claimed slots, thread time, p50 of 10): a
+    cleaning 0.12-0.19 ms keeping the hash, 0.64-0.74 replacing it."""
+
+    REUSE_BELOW = 256  # claimed slots under which a half's hash is emptied key by key, not replaced
 
     def __init__(self, slots: Any, epoch: Any, claimed: Any, indexes: Any, index_template: Any) -> None:
         """The BCC tables of the program; each half's hash is made like `index_template`,
@@ -135,6 +142,7 @@ class IntervalSlots:
         self._lib.bcc_create_map.argtypes = [ct.c_int, ct.c_char_p, ct.c_int, ct.c_int, ct.c_int, ct.c_int]
         self._epoch, self._claimed, self._indexes = epoch, claimed, indexes
         self.slot_size = ct.sizeof(slots.Leaf)
+        self.key_offset = slots.Leaf.key.offset  # struct sock_slot: the value, then its key
         self.key_size = ct.sizeof(index_template.Key)
         self._index_value_size = ct.sizeof(index_template.Leaf)
         self.capacity = index_template.max_entries
@@ -181,18 +189,36 @@ class IntervalSlots:
         return taken
 
     def _clean(self, half: int) -> None:
-        fresh = self._new_index()
-        self._indexes[ct.c_int(half)] = ct.c_int(fresh)  # returns once no program can write the half
-        os.close(self._index_fds[half])
-        self._index_fds[half] = fresh
-        start, length = self._region(half)  # late claims included
+        index = self._index_fds[half]
+        left = True  # keys may be left in the hash
+        if self._claimed[ct.c_int(half)].value < self.REUSE_BELOW:
+            self._indexes[ct.c_int(half)] = ct.c_int(index)  # returns once no program can write the half
+            start, length = self._region(half)  # late claims included
+            failed = [key for key in self._claimed_keys(start, length) if self._lib.bpf_delete_elem(index, key) != 0]
+            left = bool(failed)  # every key in the hash is a claimed slot's (the wait is over)
+        else:
+            index = self._new_index()
+            self._indexes[ct.c_int(half)] = ct.c_int(index)  # as above
+            os.close(self._index_fds[half])
+            self._index_fds[half] = index
+            start, length = self._region(half)
         ct.memset(self._address + start, 0, length)
         self._claimed[ct.c_int(half)] = ct.c_uint64(0)
+        if not left:
+            return
         key = (ct.c_ubyte * self.key_size)()
-        for _ in range(self.capacity):  # late claims' keys in the fresh hash
-            if self._lib.bpf_get_first_key(fresh, key, self.key_size) != 0:
+        for _ in range(self.capacity):  # what is left: a late claim's key in a new hash
+            if self._lib.bpf_get_first_key(index, key, self.key_size) != 0:
                 break
-            self._lib.bpf_delete_elem(fresh, key)
+            self._lib.bpf_delete_elem(index, key)
+
+    def _claimed_keys(self, start: int, length: int) -> list[bytes]:
+        """The keys the claimed slots were written with; a slot left empty (its socket was
+        claimed by another CPU first) has none."""
+        empty = bytes(self.key_size)
+        keys = (self._map[at : at + self.key_size]
+                for at in range(start + self.key_offset, start + length, self.slot_size))
+        return [key for key in keys if key != empty]
 
     def close(self) -> None:
         self._cleaner.shutdown(wait=True)
