@@ -1,5 +1,6 @@
-"""docs/benchmarks.md from bench/results.json: the targets with met/missed, then every figure
-as median [min–max] over the interleaved runs.
+"""docs/benchmarks.md from bench/results.json: the targets with met/missed (or "not shown",
+where a pinned workload's ratio is above what nettop's own BPF time allows), then every
+figure as median [min–max] over the interleaved runs.
 
 Run: .venv/bin/python bench/report.py  (re-renders the page from the last results.json)
 """
@@ -46,6 +47,25 @@ class Target:
     wanted: str
     measure: Callable[[dict], tuple[float | None, str]]  # value tested, and how it reads
     met: Callable[[float], bool]
+    ceiling: Callable[[dict], tuple[float, str] | None] | None = None  # the most the value can be, and why
+
+
+def pinned_ceiling(workload: str, operation: str) -> Callable[[dict], tuple[float, str] | None]:
+    """Both ends of a pinned workload share one CPU and keep it busy, so each operation takes
+    at least its bare time plus nettop's BPF time for it: a ratio above bare / (bare + BPF)
+    is the rounds' noise, not nettop's cost. The BPF time is measured with the kernel's
+    statistics on, which count part of their own cost, so the ceiling is a little low:
+    CEILING_SLACK allows for that."""
+
+    def ceiling(b: dict):
+        rate = get(b, "overhead", "rate", "bare", workload, "median")  # thousands per second
+        bpf_ns = get(b, "overhead", "bpf", workload, "ns_per_operation", "median")
+        if not (rate and bpf_ns):
+            return None
+        bare_ns = 1e6 / rate
+        return bare_ns / (bare_ns + bpf_ns), f"its BPF programs' {bpf_ns:,.0f} ns on a {bare_ns / 1000:.1f} µs {operation}"
+
+    return ceiling
 
 
 #: observers run in the same rounds whose ratios put nettop's in context
@@ -134,7 +154,7 @@ def soak_exceptions(b: dict):
 TARGETS = (
     Target("8-stream loopback throughput ratio, all panes", "≥ 0.97", ratio_of("bulk8"), lambda v: v >= 0.97),
     Target("64-byte writes ratio", "≥ 0.90", ratio_of("writes64"), lambda v: v >= 0.90),
-    Target("64-byte request/response ratio", "≥ 0.93", ratio_of("rr64"), lambda v: v >= 0.93),
+    Target("64-byte request/response ratio", "≥ 0.93", ratio_of("rr64"), lambda v: v >= 0.93, pinned_ceiling("rr64", "round trip")),
     Target("nettop CPU at bulk loopback", "≤ 2% of a core", bulk_cpu, lambda v: v <= 2),
     Target("nettop CPU, 10,000 connections, 1 s interval", "≤ 5% of a core",
            per_load(("dashboard", "cpu_percent"), "%"), lambda v: v <= 5),
@@ -154,12 +174,19 @@ TARGETS = (
 )
 
 
+CEILING_SLACK = 0.03  # a ratio this far above its ceiling is still taken as measured
+
+
 def targets_table(benches: dict) -> list[str]:
     benches = {k: v for k, v in benches.items() if "error" not in v}
     lines = ["| target | wanted | measured (median [min–max]) | |", "|---|---|---|---|"]
     for target in TARGETS:
         value, text = target.measure(benches)
         verdict = "not measured" if value is None else ("met" if target.met(value) else "**missed**")
+        ceiling = target.ceiling(benches) if target.ceiling and value is not None else None
+        if ceiling and value > ceiling[0] + CEILING_SLACK:
+            text += f"; above the {ceiling[0]:.3f} at most that nettop's own cost allows ({ceiling[1]})"
+            verdict = "**not shown**: the run's noise exceeds nettop's cost"
         lines.append(f"| {target.name} | {target.wanted} | {text} | {verdict} |")
     return lines
 

@@ -117,6 +117,23 @@ def test_targets_met_missed_and_not_measured():
     assert rows["time to first frame"].endswith("| not measured |")
 
 
+def test_a_pinned_ratio_above_what_its_bpf_time_allows_is_not_shown_met():
+    """50k round trips/s bare is 20 us each; 1,000 ns of BPF time on each caps the ratio at
+    20 / 21 = 0.952: 1.0 is the rounds' noise, 0.96 still within the slack."""
+
+    def row(ratio: float) -> str:
+        overhead = _overhead(nettop_cpu=1.0, capture_cpu=50.0, ratio=ratio)
+        overhead["rate"] = {"bare": {"rr64": common.figure([50.0])}}
+        overhead["bpf"] = {"rr64": {"ns_per_operation": common.figure([1000.0])}}
+        rows = report.targets_table({"overhead": overhead})
+        return next(line for line in rows if line.startswith("| 64-byte request/response ratio"))
+
+    assert row(1.0).endswith("| **not shown**: the run's noise exceeds nettop's cost |")
+    assert "above the 0.952 at most" in row(1.0) and "1,000 ns on a 20.0 µs round trip" in row(1.0)
+    assert row(0.96).endswith("| met |")
+    assert row(0.90).endswith("| **missed** |")
+
+
 def test_scale_reports_the_socket_maps_drops_only_when_there_were_some():
     assert report.dropped_note({}) == ""  # results from before the figure existed
     assert report.dropped_note({"tcp_dropped": common.figure([0, 0])}) == ""
