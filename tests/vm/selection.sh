@@ -9,6 +9,7 @@ echo "vm: kernel $(uname -r); sock tracepoints: $(ls /sys/kernel/tracing/events/
   --junitxml=/results/junit.xml -o junit_family=xunit2 -o junit_logging=system-out \
   tests/vm_only tests/test_tcp_integration.py tests/test_retransmits_integration.py \
   tests/test_socket_slots.py::test_each_interval_counts_its_own_writes_in_either_layout \
+  tests/test_socket_slots.py::test_a_cleaned_half_is_empty_whether_its_hash_is_kept_or_replaced \
   tests/test_sizes_integration.py tests/test_queues_integration.py::test_htb_tcp_latency_and_counts \
   tests/test_tcp_info_probe.py::test_own_sock_diag_decoder_agrees_with_pyroute2 \
   tests/test_tcp_info_probe.py::test_one_dump_lists_both_families_or_falls_back_to_one_per_family \
