@@ -189,25 +189,24 @@ class IntervalSlots:
         return taken
 
     def _clean(self, half: int) -> None:
-        index = self._index_fds[half]
-        left = True  # keys may be left in the hash
-        if self._claimed[ct.c_int(half)].value < self.REUSE_BELOW:
-            self._indexes[ct.c_int(half)] = ct.c_int(index)  # returns once no program can write the half
-            start, length = self._region(half)  # late claims included
-            failed = [key for key in self._claimed_keys(start, length) if self._lib.bpf_delete_elem(index, key) != 0]
-            left = bool(failed)  # every key in the hash is a claimed slot's (the wait is over)
+        keep = self._claimed[ct.c_int(half)].value < self.REUSE_BELOW  # late claims may add a few
+        index = self._index_fds[half] if keep else self._new_index()
+        self._indexes[ct.c_int(half)] = ct.c_int(index)  # returns once no program can write the half
+        start, length = self._region(half)  # late claims included
+        if keep:  # every key in it is a claimed slot's, written by a program that has finished
+            for key in self._claimed_keys(start, length):
+                self._lib.bpf_delete_elem(index, key)
         else:
-            index = self._new_index()
-            self._indexes[ct.c_int(half)] = ct.c_int(index)  # as above
             os.close(self._index_fds[half])
             self._index_fds[half] = index
-            start, length = self._region(half)
+            self._delete_late_claims(index)
         ct.memset(self._address + start, 0, length)
         self._claimed[ct.c_int(half)] = ct.c_uint64(0)
-        if not left:
-            return
+
+    def _delete_late_claims(self, index: int) -> None:
+        """Keys a program still claiming in the old half put into its new hash."""
         key = (ct.c_ubyte * self.key_size)()
-        for _ in range(self.capacity):  # what is left: a late claim's key in a new hash
+        for _ in range(self.capacity):
             if self._lib.bpf_get_first_key(index, key, self.key_size) != 0:
                 break
             self._lib.bpf_delete_elem(index, key)
