@@ -22,7 +22,7 @@ setup:
 setup-test:
 	@scripts/setup-host.sh --test
 
-# Root; about 45 minutes (BENCH_ARGS=--quick: about 5). Writes docs/benchmarks.md and bench/results.json.
+# Root; about 50 minutes (BENCH_ARGS=--quick: about 6). Writes docs/benchmarks.md and bench/results.json.
 bench: setup-test
 	@bench/setup.sh
 	.venv/bin/python bench/run.py $(BENCH_ARGS)

@@ -1,10 +1,11 @@
 """`make bench`: every nettop benchmark in one run; writes bench/results.json and
 docs/benchmarks.md (bench/report.py).
 
-  --quick       a smoke run of about 5 minutes (fewer, shorter runs; one round)
-  (default)     the full run, about 45 minutes: 5 interleaved rounds, 10-minute soak
-  --only A,B    only these benches (overhead, scale, startup, soak); others keep their
-                figures from the previous results.json
+  --quick       a smoke run of about 6 minutes (fewer, shorter runs; one round)
+  (default)     the full run, about 50 minutes: 3 interleaved rounds, 30 s of alternation
+                per variant and workload, a 10-minute soak
+  --only A,B    only these benches (startup, overhead, alternation, scale, soak); others
+                keep their figures from the previous results.json
 
 Run as root: .venv/bin/python bench/run.py [--quick] [--only overhead]
 """
@@ -32,6 +33,7 @@ REPORT = REPO / "docs" / "benchmarks.md"
 class Profile:
     overhead_rounds: int
     overhead_seconds: float
+    alternation_seconds: float  # attached time per variant and workload
     scale_connections: int
     scale_polls: int
     scale_cpu_seconds: float
@@ -40,9 +42,11 @@ class Profile:
     soak_seconds: float
 
 
-FULL = Profile(5, 8, 10_000, 10, 30, ("loopback", "testhosts"), 5, 600)
-QUICK = Profile(1, 2, 10_000, 3, 10, ("loopback",), 1, 60)
-BENCHES = ("startup", "overhead", "scale", "soak")
+FULL = Profile(3, 8, 30, 10_000, 10, 30, ("loopback", "testhosts"), 5, 600)
+QUICK = Profile(1, 2, 2, 10_000, 3, 10, ("loopback",), 1, 60)
+BENCHES = ("startup", "overhead", "alternation", "scale", "soak")
+#: the workloads with a throughput target (bench/alternation.py measures them precisely)
+ALTERNATION_WORKLOADS = ("bulk8", "writes64", "rr64")
 
 
 def machine() -> dict:
@@ -72,6 +76,12 @@ def run_bench(name: str, profile: Profile) -> dict:
         import overhead
 
         return overhead.measure(profile.overhead_rounds, profile.overhead_seconds)
+    if name == "alternation":
+        import alternation
+        from workloads import WORKLOADS
+
+        return alternation.measure(profile.alternation_seconds,
+                                   tuple(w for w in WORKLOADS if w.key in ALTERNATION_WORKLOADS))
     if name == "scale":
         import scale
 

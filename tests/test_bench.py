@@ -1,5 +1,7 @@
 """The bench harness's pure parts: figures, BPF run-time deltas, drop counts from a recording,
-observer selection and the targets table (the benches themselves run with `make bench`)."""
+observer selection, the alternation's slice ratios and the targets table (the benches
+themselves run with `make bench`); and, as root, the alternation's detaching and
+re-attaching of loaded programs."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 
+import alternation  # noqa: E402
 import common  # noqa: E402
 import empty_hooks  # noqa: E402
 import observers  # noqa: E402
@@ -145,3 +148,96 @@ def test_empty_hooks_are_one_empty_raw_program_per_tracepoint():
     text = empty_hooks.program(("net:net_dev_queue", "skb:consume_skb"))
     assert text.splitlines() == ["RAW_TRACEPOINT_PROBE(net_dev_queue) { return 0; }",
                                  "RAW_TRACEPOINT_PROBE(consume_skb) { return 0; }"]
+
+
+def test_each_attached_slice_is_divided_by_the_bare_slices_beside_it():
+    sequence = [(None, 100.0), ("a", 90.0), (None, 80.0), ("b", 45.0), (None, 100.0), ("a", 60.0)]
+    assert alternation.slice_ratios(sequence) == {"a": [1.0], "b": [0.5]}  # the last slice has no bare after it
+    assert alternation.slice_ratios([(None, 0.0), ("a", 5.0), (None, 0.0)]) == {}
+
+
+def test_median_summary_gives_the_order_statistic_interval():
+    summary = alternation.median_summary([float(v) for v in range(100, 0, -1)])
+    # n = 100: ranks 50 -/+ 1.96 * sqrt(100) / 2, cut to whole ranks
+    assert summary == {"median": 50.5, "ci_low": 41.0, "ci_high": 60.0, "q1": 26.0, "q3": 76.0, "n": 100}
+    assert alternation.median_summary([]) == {"n": 0}
+
+
+def _alternation(nettop: float, **others: float) -> dict:
+    def summary(median: float) -> dict:
+        return {"median": median, "ci_low": median - 0.01, "ci_high": median + 0.01, "q1": 0, "q3": 0, "n": 300}
+
+    ratios = {"nettop": summary(nettop), **{key.replace("_", "-"): summary(v) for key, v in others.items()}}
+    return {"slice_s": 0.1, "seconds_per_variant": 30, "nettop_probes": ["netdev", "socket_io"],
+            "variants": {"nettop": "nettop, every probe", "empty-device-hooks": "empty device programs"},
+            "workloads": {"rr64": {"title": "ping-pong", "counter": "tx_packets",
+                                   "bare_per_s": {"median": 130000.0, "n": 301}, "ratio": ratios}}}
+
+
+def test_throughput_targets_are_judged_by_the_alternation_where_it_ran():
+    overhead = _overhead(nettop_cpu=1.0, capture_cpu=50.0, ratio=1.0)
+    overhead["rate"] = {"bare": {"rr64": common.figure([50.0])}}
+    overhead["bpf"] = {"rr64": {"ns_per_operation": common.figure([1000.0])}}  # the rounds alone: not shown
+    alternated = _alternation(0.90, minimal=0.935, empty_device_hooks=0.97, empty_socket_hooks=0.98)
+    rows = report.targets_table({"overhead": overhead, "alternation": alternated})
+    row = next(line for line in rows if line.startswith("| 64-byte request/response ratio"))
+    assert row.endswith("| **missed** |")
+    assert "0.900 [0.890–0.910] by fast alternation" in row
+    assert "the issue's minimal program 0.935" in row and "empty programs on its hooks 0.951" in row  # 0.97 x 0.98
+    assert "`nettop record` in interleaved rounds 1.000" in row
+    met = report.targets_table({"overhead": overhead, "alternation": _alternation(0.95)})
+    assert next(line for line in met if line.startswith("| 64-byte request/response")).endswith("| met |")
+    # the other workloads had no alternation: judged by the rounds
+    assert next(line for line in met if line.startswith("| 64-byte writes ratio")).endswith("| met |")
+
+
+def test_the_alternation_section_shows_each_variant_per_workload():
+    text = "\n".join(report.alternation_section(_alternation(0.9, empty_device_hooks=0.97)))
+    assert "| nettop, every probe | 0.900 [0.890–0.910] (n 300) |" in text
+    assert "| empty device programs | 0.970 [0.960–0.980] (n 300) |" in text
+    assert "| bare rate, median slice | 130.0k packets/s |" in text
+    assert "netdev, socket_io" in text
+
+
+def _udp_writes_seen(probes, datagrams: int = 20) -> tuple[int, int]:
+    """Send datagrams over lo, then poll: (this process's UDP writes, lo's stack sends) counted."""
+    import os
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender, \
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sink:
+        sink.bind(("127.0.0.1", 0))
+        for _ in range(datagrams):
+            sender.sendto(b"x" * 100, sink.getsockname())
+    sizes = [snapshot for probe in probes for key, snapshot in probe.poll(1.0).items() if key == "sizes"]
+    writes = sum(p.write.count for s in sizes for p in s.processes if p.pid == os.getpid() and p.protocol == "udp")
+    sends = sum(d.stack_send.count for s in sizes for d in s.devices if d.ifname == "lo")
+    return writes, sends
+
+
+@pytest.mark.root
+def test_alternation_detaches_and_reattaches_the_loaded_programs():
+    """socket_io (raw tracepoints) and netdev (BTF-typed where the kernel types them, as
+    here): detached, their programs see no traffic; attached again, they count all of it."""
+    from nettop.probes.netdev import NetdevProbe
+    from nettop.probes.owners import SocketOwners
+    from nettop.probes.socket_io import SocketIoProbe
+
+    probes = [SocketIoProbe(owners=SocketOwners()), NetdevProbe()]
+    try:
+        for probe in probes:
+            probe.select()
+            probe.start()
+        variant = alternation.Variant("nettop", "both", [alternation.probe_hooks(p) for p in probes])
+        _udp_writes_seen(probes, 1)  # anything before this test starts counting
+        assert _udp_writes_seen(probes) == (20, 20)
+        variant.detach()
+        assert _udp_writes_seen(probes) == (0, 0)
+        variant.attach()
+        assert _udp_writes_seen(probes) == (20, 20)
+        variant.detach()
+        variant.attach()  # twice: the links made by the first re-attach are the ones closed
+        assert _udp_writes_seen(probes) == (20, 20)
+    finally:
+        for probe in probes:
+            probe.close()

@@ -131,6 +131,12 @@ def attach(bpf: Any, event: str, btf: Btf) -> int:
                 f"BTF-typed tracepoint {event}: load failed: {error}: {verifier_reason(log.value.decode(errors='replace'))}"
             )
     bpf.funcs[name] = BPF.Function(bpf, name, prog_fd)
+    return open_link(prog_fd, event)
+
+
+def open_link(prog_fd: int, event: str) -> int:
+    """Attach a loaded BTF-typed program to the event its attach_btf_id names; the link's fd.
+    (bench/alternation.py re-attaches loaded programs with it.)"""
     link = ctypes.create_string_buffer(_RAW_TP_OPEN.size)
     _RAW_TP_OPEN.pack_into(link, 0, 0, prog_fd)
     link_fd = _bpf(_BPF_RAW_TRACEPOINT_OPEN, link)
