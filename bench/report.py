@@ -434,6 +434,8 @@ def render(results: dict) -> str:
         "",
         *targets_table(b),
         "",
+        "Where a target is missed, *Where the time goes* (the notes at the end) says why, with what was measured.",
+        "",
     ]
     sections = (("overhead", overhead_section), ("alternation", alternation_section), ("scale", scale_section),
                 ("startup", startup_section), ("soak", soak_section))
