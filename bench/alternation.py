@@ -56,7 +56,6 @@ class Hooks:
         self.perf = {tp: b"tracepoint__" + tp.replace(b":", b"__") for tp in bpf.tracepoint_fds}
         self.links = links if links is not None else []
         self.typed = {event: bpf.funcs[function_name(event).encode()].fd for event in typed_events}
-        self.attached = True
 
     def detach(self) -> None:
         for tp in list(self.bpf.raw_tracepoint_fds):
@@ -65,7 +64,6 @@ class Hooks:
             self.bpf.detach_tracepoint(tp)
         while self.links:
             os.close(self.links.pop())
-        self.attached = False
 
     def attach(self) -> None:
         from bcc import lib
@@ -81,7 +79,6 @@ class Hooks:
             self.bpf.attach_tracepoint(tp=tp, fn_name=function)
         for event, fd in self.typed.items():
             self.links.append(open_link(fd, event))
-        self.attached = True
 
 
 def probe_hooks(probe) -> Hooks:
@@ -205,13 +202,16 @@ def alternate(workload: Workload, chosen: list[Variant], seconds: float) -> dict
     """One client runs throughout; bare and attached slices alternate, the variants in turn,
     until each variant has had `seconds` of attached slices."""
     slices = max(1, round(seconds / SLICE_S))
-    total = len(chosen) * slices * 2 * (SLICE_S + SETTLE_S) + 30
+    # toggling takes time too (~40 ms a slice here): the client is given plenty, and stopped at the end
+    planned = len(chosen) * slices * 2 * (SLICE_S + SETTLE_S)
     counter = LoCounter(workload.lo_counter)
     sequence: list[tuple[str | None, float]] = []
     try:
-        with Tool(workload.client(total)):
+        with Tool(workload.client(2 * planned + 60)) as client:
             time.sleep(1.0)  # connected and at speed
             for index in range(slices * len(chosen)):
+                if client.process.poll() is not None:
+                    raise RuntimeError(f"{workload.title}: the client ended before the alternation: {client.tail()}")
                 variant = chosen[index % len(chosen)]
                 sequence.append((None, slice_rate(counter)))
                 variant.attach()
@@ -230,14 +230,13 @@ def alternate(workload: Workload, chosen: list[Variant], seconds: float) -> dict
 
 def slice_ratios(sequence: list[tuple[str | None, float]]) -> dict[str, list[float]]:
     """Per variant, each attached slice's rate over the mean of the bare slices on either side
-    (a slice of None is bare)."""
+    (a slice of None is bare; one with no traffic beside it counts for nothing)."""
     ratios: dict[str, list[float]] = {}
     for before, (key, rate), after in zip(sequence, sequence[1:], sequence[2:]):
         if key is None or before[0] is not None or after[0] is not None:
             continue
-        bare = (before[1] + after[1]) / 2
-        if bare > 0:
-            ratios.setdefault(key, []).append(rate / bare)
+        if before[1] > 0 and after[1] > 0:
+            ratios.setdefault(key, []).append(rate / ((before[1] + after[1]) / 2))
     return ratios
 
 

@@ -153,7 +153,8 @@ def test_empty_hooks_are_one_empty_raw_program_per_tracepoint():
 def test_each_attached_slice_is_divided_by_the_bare_slices_beside_it():
     sequence = [(None, 100.0), ("a", 90.0), (None, 80.0), ("b", 45.0), (None, 100.0), ("a", 60.0)]
     assert alternation.slice_ratios(sequence) == {"a": [1.0], "b": [0.5]}  # the last slice has no bare after it
-    assert alternation.slice_ratios([(None, 0.0), ("a", 5.0), (None, 0.0)]) == {}
+    # a bare slice with no traffic (the client had ended) makes no ratio
+    assert alternation.slice_ratios([(None, 0.0), ("a", 5.0), (None, 0.0), ("b", 1.0), (None, 4.0)]) == {}
 
 
 def test_median_summary_gives_the_order_statistic_interval():
