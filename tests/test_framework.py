@@ -160,6 +160,26 @@ def test_socket_owners_take_an_interval_as_columns_and_the_newest_note_answers()
     assert owners.lookup(high + 1) is None and owners.lookup(high + 5) == Owner(5, "c5")
 
 
+def test_a_quiet_servers_many_small_intervals_are_merged_and_still_answer_as_noted():
+    owners = SocketOwners(capacity=100_000)
+    for interval in range(1000):  # two sockets an interval: 2,000 entries, no turnover
+        owners.note_all(OwnerColumns.of([(7, interval, "busy"), (1000 + interval, 1, "c%d" % interval)]))
+        if interval < 500:
+            owners.note(8, interval, "early")  # then never again: its last owner is merged in
+    assert owners.column_sets < 50  # not one a note (1,500)
+    assert owners.lookup(7) == Owner(999, "busy") and owners.lookup(8) == Owner(499, "early")
+    assert owners.lookup(1000) == Owner(1, "c0") and owners.lookup(1999) == Owner(1, "c999")
+    assert owners.lookup(3) is None and len(owners) == 1002
+
+
+def test_merged_owner_columns_keep_each_socket_once_with_its_first_sets_owner():
+    newest = OwnerColumns.of([(5, 2, "new"), (9, 9, "n")])
+    oldest = OwnerColumns.of([(5, 1, "old"), (4, 4, "o"), (5, 3, "x")])
+    merged = OwnerColumns.merged([newest, oldest])
+    assert sorted(merged.sockets.tolist()) == [4, 5, 9]
+    assert merged.get(5) == Owner(2, "new") and merged.get(4) == Owner(4, "o") and merged.get(6) is None
+
+
 def test_a_pane_fed_by_two_probes_is_live_when_one_is_and_says_what_is_missing():
     a = FakeProbe("socket_io", ("sizes",))
     b = FakeProbe("netdev_sizes", ("sizes",), fail="no tracepoint:net:napi_gro_receive_entry")
