@@ -176,7 +176,7 @@ def test_merged_owner_columns_keep_each_socket_once_with_its_first_sets_owner():
     newest = OwnerColumns.of([(5, 2, "new"), (9, 9, "n")])
     oldest = OwnerColumns.of([(5, 1, "old"), (4, 4, "o"), (5, 3, "x")])
     merged = OwnerColumns.merged([newest, oldest])
-    assert sorted(merged.sockets.tolist()) == [4, 5, 9]
+    assert merged.sockets.tolist() == [4, 5, 9]  # sorted already, as it says
     assert merged.get(5) == Owner(2, "new") and merged.get(4) == Owner(4, "o") and merged.get(6) is None
 
 

@@ -59,7 +59,7 @@ class OwnerColumns:
         sockets = np.concatenate([noted.sockets for noted in newest_first])
         order = sockets.argsort(kind="stable")  # equal sockets keep the list's order
         ordered = sockets[order]
-        first = order[np.concatenate(([True], ordered[1:] != ordered[:-1]))] if len(ordered) else order
+        first = order[_run_starts(ordered)]
         merged = cls(sockets[first], np.concatenate([noted._pids for noted in newest_first])[first],
                      np.concatenate([noted._comms for noted in newest_first])[first])
         merged._sorted = True
@@ -118,7 +118,7 @@ class SocketOwners:
 
     @property
     def column_sets(self) -> int:
-        """How many column sets a lookup may search (merging keeps it under 2 * (MERGE_ABOVE + 1))."""
+        """How many column sets a lookup may search (merging keeps it at most 2 * (MERGE_ABOVE + 1))."""
         return len(self._newer) + len(self._older)
 
     def lookup(self, sock: int) -> Owner | None:
@@ -138,7 +138,14 @@ def _distinct(generation: list[OwnerColumns]) -> Any:
     import numpy as np  # socket_io has imported it by the time its owners turn over
 
     ordered = np.sort(np.concatenate([noted.sockets for noted in generation] or [np.zeros(0, np.uint64)]))
-    return ordered[np.concatenate(([True], ordered[1:] != ordered[:-1]))] if len(ordered) else ordered
+    return ordered[_run_starts(ordered)]
+
+
+def _run_starts(ordered: Any) -> Any:
+    """A mask of each value's first place in a sorted array."""
+    import numpy as np
+
+    return np.concatenate(([True], ordered[1:] != ordered[:-1])) if len(ordered) else np.zeros(0, bool)
 
 
 def _count_missing(older: list[OwnerColumns], newer: list[OwnerColumns]) -> int:
